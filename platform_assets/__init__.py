@@ -1,0 +1,1 @@
+"""platform_assets: an idempotent, asset-based ETL platform on Dagster."""

@@ -1,0 +1,1 @@
+"""The orders dataset: CDC events of an orders table, merged into current state."""

@@ -1,0 +1,52 @@
+"""The orders dataset's contracts: landing columns, staging and published schemas."""
+
+from __future__ import annotations
+
+import polars as pl
+
+DATASET = "orders"
+BUSINESS_KEY = ["order_id"]
+ORDERING = ["updated_at", "seq"]
+CURATED_TABLE = "curated.orders"
+MART_TABLE = "marts.daily_orders"
+
+MONEY = pl.Decimal(18, 2)
+TIMESTAMP = pl.Datetime("us")
+
+LANDING_SCHEMA = pl.Schema(
+    {
+        "op": pl.String,
+        "seq": pl.Int64,
+        "order_id": pl.Int64,
+        "customer_id": pl.Int64,
+        "status": pl.String,
+        "amount": MONEY,
+        "currency": pl.String,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+    }
+)
+
+STAGING_COLUMNS = [
+    "order_id",
+    "customer_id",
+    "status",
+    "amount",
+    "currency",
+    "created_at",
+    "updated_at",
+    "seq",
+    "is_deleted",
+    "landing_date",
+]
+CURRENT_STATE_COLUMNS = [c for c in STAGING_COLUMNS if c != "landing_date"]
+
+MART_SCHEMA = pl.Schema(
+    {
+        "business_date": pl.Date,
+        "status": pl.String,
+        "currency": pl.String,
+        "orders": pl.Int64,
+        "revenue": MONEY,
+    }
+)

@@ -1,0 +1,46 @@
+"""The code location: assets, jobs and resources for the configured environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
+from platform_assets.datasets.orders.assets import DAILY
+from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
+from platform_assets.resources import LandingResource
+from platform_assets.settings import Settings, load_settings
+from platform_assets.warehouse import WarehouseResource
+
+orders_daily_job = dg.define_asset_job(
+    name="orders_daily_job",
+    selection=dg.AssetSelection.groups("orders"),
+    partitions_def=DAILY,
+    description="Stage, merge and publish one landing day of orders (staging -> curated -> marts).",
+)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Resources for the local embedded default (DuckDB file + Parquet lake)."""
+    if settings.storage != "local":
+        raise NotImplementedError("PLATFORM_STORAGE=s3 is not available yet; use local")
+    warehouse = WarehouseResource(
+        path=str(settings.warehouse_path), lock_timeout_s=settings.warehouse_lock_timeout_s
+    )
+    return {
+        "landing": LandingResource(root=str(settings.landing_dir)),
+        "warehouse": warehouse,
+        "lake_io_manager": LakeIOManager(root=str(settings.lake_dir)),
+        "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
+    }
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    """All definitions of the platform for ``settings`` (default: from the environment)."""
+    return dg.Definitions(
+        assets=ORDER_ASSETS,
+        jobs=[orders_daily_job],
+        resources=build_resources(settings or load_settings()),
+    )
+
+
+defs = build_definitions()

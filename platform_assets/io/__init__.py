@@ -1,0 +1,1 @@
+"""Write strategies and storage seams; no assets live here."""

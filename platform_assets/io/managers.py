@@ -1,0 +1,146 @@
+"""IO managers that write through the platform's write strategies.
+
+Assets declare how they are stored in their definition metadata, next to the
+data (key names start with ``platform/``); see :func:`lake_output` and
+:func:`warehouse_output`. The managers hold no dataset logic.
+"""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from platform_assets.io.lake import LocalLake
+from platform_assets.io.metadata import frame_metadata
+from platform_assets.io.strategies import WriteStrategy, merge_upsert, overwrite_partition
+from platform_assets.partitions import validate_partition_key
+from platform_assets.warehouse import WarehouseResource, qualified, query_frame, quote_ident
+
+PARTITION_COLUMN = "platform/partition_column"
+TABLE = "platform/table"
+WRITE_STRATEGY = "platform/write_strategy"
+KEY = "platform/key"
+ORDER_BY = "platform/order_by"
+
+
+def lake_output(partition_column: str) -> dict[str, str]:
+    """Definition metadata for an asset stored as one Parquet file per partition."""
+    return {PARTITION_COLUMN: partition_column}
+
+
+def warehouse_output(
+    table: str,
+    strategy: WriteStrategy,
+    partition_column: str | None = None,
+    key: list[str] | None = None,
+    order_by: list[str] | None = None,
+) -> dict[str, str]:
+    """Definition metadata for an asset published to a warehouse table."""
+    meta = {TABLE: table, WRITE_STRATEGY: strategy.value}
+    if partition_column:
+        meta[PARTITION_COLUMN] = partition_column
+    if key:
+        meta[KEY] = ",".join(key)
+    if order_by:
+        meta[ORDER_BY] = ",".join(order_by)
+    return meta
+
+
+def _partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
+    keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
+    for key in keys:
+        validate_partition_key(key)
+    return keys
+
+
+def _window(keys: list[str]) -> tuple[dt.date, dt.date]:
+    dates = sorted(validate_partition_key(k) for k in keys)
+    return dates[0], dates[-1] + dt.timedelta(days=1)
+
+
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Stores each partition of an asset as ``<asset path>/dt=<key>/part-00000.parquet``.
+
+    Writes are atomic (temp file, fsync, rename); a single-run range is split
+    on the asset's partition column so every partition of the range is replaced.
+    """
+
+    root: str
+
+    def _lake(self) -> LocalLake:
+        return LocalLake(Path(self.root))
+
+    @staticmethod
+    def relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
+        """Where one partition of an asset lives, relative to the lake root."""
+        validate_partition_key(partition_key)
+        return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        """Write each partition of ``obj`` atomically."""
+        keys = _partition_keys(context)
+        if not keys:
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: lake assets must be partitioned"
+            )
+        column = context.definition_metadata[PARTITION_COLUMN]
+        lake = self._lake()
+        for key in keys:
+            part = (
+                obj if len(keys) == 1 else obj.filter(pl.col(column) == validate_partition_key(key))
+            )
+            lake.write_parquet(self.relpath(context.asset_key, key), part)
+        first = self.relpath(context.asset_key, keys[0])
+        context.add_output_metadata(
+            {**frame_metadata(obj, str(Path(self.root) / first)), "partitions_written": len(keys)}
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """Read the upstream partitions this step depends on."""
+        keys = _partition_keys(context)
+        return self._lake().read_parquet([self.relpath(context.asset_key, k) for k in keys])
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Publishes DataFrames to DuckDB tables with the strategy the asset declares."""
+
+    warehouse: WarehouseResource
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        """Overwrite the output's partition window or merge it, in one transaction."""
+        meta = context.definition_metadata
+        table = meta[TABLE]
+        strategy = WriteStrategy(meta[WRITE_STRATEGY])
+        with self.warehouse.connect() as con:
+            if strategy is WriteStrategy.OVERWRITE_PARTITION:
+                window = _window(_partition_keys(context))
+                result = overwrite_partition(con, table, obj, meta[PARTITION_COLUMN], window)
+            else:
+                result = merge_upsert(
+                    con, table, obj, meta[KEY].split(","), meta[ORDER_BY].split(",")
+                )
+            total = con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
+        context.add_output_metadata(
+            {
+                **frame_metadata(obj, table),
+                "write_strategy": strategy.value,
+                "rows_deleted": result.rows_deleted,
+                "rows_changed": result.rows_changed,
+                "table_rows_total": total,
+                "columns_added": ", ".join(result.columns_added) or "none",
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """Read the upstream table, limited to the partition window when it has one."""
+        meta = context.upstream_output.definition_metadata
+        table = meta[TABLE]
+        column = meta.get(PARTITION_COLUMN)
+        keys = _partition_keys(context)
+        query, params = f"SELECT * FROM {qualified(table)}", []  # noqa: S608
+        if column and keys:
+            query += f" WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
+            params = list(_window(keys))
+        with self.warehouse.connect(read_only=True) as con:
+            return query_frame(con, query, params)

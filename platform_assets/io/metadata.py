@@ -1,0 +1,37 @@
+"""Materialization metadata users expect in the UI: row count, schema, preview."""
+
+from __future__ import annotations
+
+import dagster as dg
+import polars as pl
+
+PREVIEW_ROWS = 10
+
+
+def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
+    """The frame's columns and types as a Dagster table schema."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()]
+    )
+
+
+def markdown_preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
+    """The first ``rows`` rows as a Markdown table."""
+    head = frame.head(rows)
+    lines = [
+        "| " + " | ".join(head.columns) + " |",
+        "| " + " | ".join("---" for _ in head.columns) + " |",
+    ]
+    for row in head.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def frame_metadata(frame: pl.DataFrame, location: str) -> dict[str, dg.MetadataValue]:
+    """Row count, column schema, table name or path and a preview of ``frame``."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(frame.height),
+        "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(frame)),
+        "dagster/table_name": dg.MetadataValue.text(location),
+        "preview": dg.MetadataValue.md(markdown_preview(frame)),
+    }

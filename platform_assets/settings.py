@@ -1,0 +1,58 @@
+"""Runtime settings: the only module that reads environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_START_DATE = "2024-01-01"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the platform keeps its data and how it is configured.
+
+    Built from the environment by :func:`load_settings`; nothing else in the
+    package reads ``os.environ``.
+    """
+
+    data_dir: Path
+    storage: str
+    start_date: str
+    s3_bucket: str | None
+    s3_prefix: str
+    warehouse_lock_timeout_s: float
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB warehouse file."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def landing_dir(self) -> Path:
+        """Root of the landing area (raw CDC files)."""
+        return self.data_dir / "landing"
+
+    @property
+    def lake_dir(self) -> Path:
+        """Root of the lake (staging Parquet partitions)."""
+        return self.data_dir / "lake"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from ``environ`` (defaults to ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    storage = env.get("PLATFORM_STORAGE", "local").strip().lower()
+    if storage not in {"local", "s3"}:
+        raise ValueError(f"PLATFORM_STORAGE must be 'local' or 's3', got {storage!r}")
+    if storage == "s3" and not env.get("PLATFORM_S3_BUCKET"):
+        raise ValueError("PLATFORM_STORAGE=s3 requires PLATFORM_S3_BUCKET")
+    return Settings(
+        data_dir=Path(env.get("PLATFORM_DATA_DIR", "./data")).expanduser().resolve(),
+        storage=storage,
+        start_date=env.get("PLATFORM_START_DATE", DEFAULT_START_DATE),
+        s3_bucket=env.get("PLATFORM_S3_BUCKET") or None,
+        s3_prefix=env.get("PLATFORM_S3_PREFIX", "").strip("/"),
+        warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
+    )

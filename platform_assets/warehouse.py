@@ -1,0 +1,81 @@
+"""Short-lived, retrying connections to the DuckDB warehouse file."""
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+_LOCK_MARKERS = ("could not set lock", "conflicting lock")
+_jitter = random.Random()
+
+
+class WarehouseLockTimeout(RuntimeError):
+    """The warehouse file stayed locked by another process for longer than allowed."""
+
+
+def quote_ident(name: str) -> str:
+    """Quote one SQL identifier for DuckDB (doubling embedded quotes)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(table: str) -> str:
+    """Quote a ``schema.table`` name part by part."""
+    return ".".join(quote_ident(part) for part in table.split("."))
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc).lower() for marker in _LOCK_MARKERS)
+
+
+@contextmanager
+def connect(path: Path, timeout_s: float = 120.0, read_only: bool = False):
+    """Open ``path``, retrying with jittered backoff while another process holds the lock.
+
+    The connection is always closed on exit, also when the body raises, so a
+    failed write never leaves the file locked.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only and path.exists())
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseLockTimeout(
+                    f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s: {exc}"
+                ) from exc
+            time.sleep(delay * (0.5 + _jitter.random()))
+            delay = min(delay * 2, 2.0)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file: hands out short-lived connections that retry on lock."""
+
+    path: str
+    lock_timeout_s: float = 120.0
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection that is closed when the block ends."""
+        with connect(Path(self.path), self.lock_timeout_s, read_only=read_only) as con:
+            yield con
+
+
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+) -> pl.DataFrame:
+    """Run a query with bound parameters and return the result as a polars DataFrame."""
+    return con.sql(sql, params=params or []).pl()

@@ -1,0 +1,61 @@
+"""Shared fixtures: a temporary data root with a real DuckDB file and sample landing data."""
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.definitions import build_definitions
+from platform_assets.sample import SampleSpec, generate
+from platform_assets.settings import load_settings
+
+START = dt.date(2024, 1, 1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    """Settings pointing at a fresh data root under ``tmp_path``."""
+    return load_settings({"PLATFORM_DATA_DIR": str(tmp_path / "data")})
+
+
+@pytest.fixture
+def defs(settings) -> dg.Definitions:
+    """The platform's definitions wired to the temporary data root."""
+    return build_definitions(settings)
+
+
+@pytest.fixture
+def sample_days(settings):
+    """Write ``days`` days of sample CDC files into the data root; returns the partition keys."""
+
+    def write(days: int = 3, orders_per_day: int = 300, seed: int = 42) -> list[str]:
+        spec = SampleSpec(START, days, orders_per_day, seed)
+        return list(generate(spec, settings.data_dir))
+
+    return write
+
+
+@pytest.fixture
+def materialize_partition(defs):
+    """Run the orders job for one partition on an ephemeral instance; return the result."""
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def("orders_daily_job")
+
+    def run(partition_key: str, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
+        result = job.execute_in_process(partition_key=partition_key, instance=instance, tags=tags)
+        assert result.success
+        return result
+
+    return run
+
+
+def read_table(settings, sql: str) -> pl.DataFrame:
+    """Query the warehouse file directly (a separate, read-only connection)."""
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.sql(sql).pl()
+    finally:
+        con.close()
