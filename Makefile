@@ -43,3 +43,7 @@ format: $(STAMP)
 
 clean:
 	rm -rf "$(DAGSTER_HOME)" "$(PLATFORM_DATA_DIR)"
+
+## make ledger: recent attempts and a per-dataset summary of the run ledger
+ledger: $(STAMP)
+	$(BIN)/python -m platform_assets.ledger

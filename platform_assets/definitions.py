@@ -7,7 +7,7 @@ import dagster as dg
 from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
 from platform_assets.datasets.orders.assets import DAILY
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
-from platform_assets.resources import LandingResource
+from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.settings import Settings, load_settings
 from platform_assets.warehouse import WarehouseResource
 
@@ -28,8 +28,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
     )
     return {
         "landing": LandingResource(root=str(settings.landing_dir)),
+        "lake": LakeResource(root=str(settings.lake_dir)),
         "warehouse": warehouse,
-        "lake_io_manager": LakeIOManager(root=str(settings.lake_dir)),
+        "lake_io_manager": LakeIOManager(root=str(settings.lake_dir), warehouse=warehouse),
         "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import xxhash
 
 from platform_assets.landing import LandingFile
@@ -21,9 +23,7 @@ def fingerprint_files(files: list[LandingFile]) -> str:
     digest = xxhash.xxh3_128()
     for file in sorted(files, key=lambda f: f.name):
         digest.update(f"{file.name}\0{file.size}\0".encode())
-        with open(file.path, "rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                digest.update(chunk)
+        _update_from_file(digest, file.path)
     return "xxh3:" + digest.hexdigest()
 
 
@@ -33,3 +33,16 @@ def combine_fingerprints(parts: dict[str, str]) -> str:
     for name in sorted(parts):
         digest.update(f"{name}={parts[name]}\n".encode())
     return "xxh3:" + digest.hexdigest()
+
+
+def file_checksum(path: Path) -> str:
+    """xxh3-128 of one file's bytes."""
+    digest = xxhash.xxh3_128()
+    _update_from_file(digest, path)
+    return "xxh3:" + digest.hexdigest()
+
+
+def _update_from_file(digest: xxhash.xxh3_128, path: Path) -> None:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 
 import dagster as dg
 
@@ -31,3 +32,14 @@ def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinit
     start = start_date or load_settings().start_date
     validate_partition_key(start)
     return dg.DailyPartitionsDefinition(start_date=start)
+
+
+def observable_source(**kwargs):
+    """``dg.observable_source_asset`` without its beta warning on every import."""
+
+    def decorate(fn):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            return dg.observable_source_asset(**kwargs)(fn)
+
+    return decorate

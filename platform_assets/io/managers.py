@@ -2,7 +2,10 @@
 
 Assets declare how they are stored in their definition metadata, next to the
 data (key names start with ``platform/``); see :func:`lake_output` and
-:func:`warehouse_output`. The managers hold no dataset logic.
+:func:`warehouse_output`. Assets hand over a :class:`Publication`: a skipped
+one writes nothing; otherwise the write commits and the ledger attempts are
+closed as succeeded (or failed, with the error). The managers hold no dataset
+logic.
 """
 
 import datetime as dt
@@ -11,9 +14,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from platform_assets.fingerprint import file_checksum
+from platform_assets.idempotency import Publication, fail_attempts
 from platform_assets.io.lake import LocalLake
-from platform_assets.io.metadata import frame_metadata
+from platform_assets.io.metadata import count_by_day, frame_metadata
 from platform_assets.io.strategies import WriteStrategy, merge_upsert, overwrite_partition
+from platform_assets.ledger import SUCCEEDED, Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.warehouse import WarehouseResource, qualified, query_frame, quote_ident
 
@@ -47,16 +53,36 @@ def warehouse_output(
     return meta
 
 
-def _partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
+def partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
+    """The validated partition keys of an output or input (empty if unpartitioned)."""
     keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
     for key in keys:
         validate_partition_key(key)
     return keys
 
 
-def _window(keys: list[str]) -> tuple[dt.date, dt.date]:
+def partition_window(keys: list[str]) -> tuple[dt.date, dt.date]:
+    """[first day, day after the last) of a list of daily keys."""
     dates = sorted(validate_partition_key(k) for k in keys)
     return dates[0], dates[-1] + dt.timedelta(days=1)
+
+
+def lake_relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
+    """Where one partition of an asset lives, relative to the lake root."""
+    validate_partition_key(partition_key)
+    return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
+
+
+def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
+    """Rows written per partition: by partition column when there is one, else the total
+    of a single-partition write (a merge of a range is not attributable to one day)."""
+    column = meta.get(PARTITION_COLUMN)
+    if column:
+        found = count_by_day(obj.frame, column)
+        return {a.partition: found.get(a.partition, 0) for a in obj.attempts}
+    if len(obj.attempts) == 1:
+        return {obj.attempts[0].partition: result.rows_changed}
+    return {}
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -67,39 +93,45 @@ class LakeIOManager(dg.ConfigurableIOManager):
     """
 
     root: str
+    warehouse: WarehouseResource
 
     def _lake(self) -> LocalLake:
         return LocalLake(Path(self.root))
 
-    @staticmethod
-    def relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
-        """Where one partition of an asset lives, relative to the lake root."""
-        validate_partition_key(partition_key)
-        return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
-
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
-        """Write each partition of ``obj`` atomically."""
-        keys = _partition_keys(context)
+    def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
+        """Write each partition of the publication atomically, then close its ledger rows."""
+        if obj.skipped:
+            return
+        keys = partition_keys(context)
         if not keys:
             raise ValueError(
                 f"{context.asset_key.to_user_string()}: lake assets must be partitioned"
             )
         column = context.definition_metadata[PARTITION_COLUMN]
-        lake = self._lake()
-        for key in keys:
-            part = (
-                obj if len(keys) == 1 else obj.filter(pl.col(column) == validate_partition_key(key))
-            )
-            lake.write_parquet(self.relpath(context.asset_key, key), part)
-        first = self.relpath(context.asset_key, keys[0])
+        lake, ledger = self._lake(), Ledger(self.warehouse)
+        rows_written, checksums = {}, {}
+        try:
+            for key in keys:
+                part = obj.frame
+                if len(keys) > 1:
+                    part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
+                relpath = lake_relpath(context.asset_key, key)
+                lake.write_parquet(relpath, part)
+                rows_written[key] = part.height
+                checksums[key] = file_checksum(Path(self.root) / relpath)
+        except Exception as exc:
+            fail_attempts(ledger, obj.attempts, exc)
+            raise
+        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, rows_written, checksums)
+        first = Path(self.root) / lake_relpath(context.asset_key, keys[0])
         context.add_output_metadata(
-            {**frame_metadata(obj, str(Path(self.root) / first)), "partitions_written": len(keys)}
+            {**frame_metadata(obj.frame, str(first)), "partitions_written": len(keys)}
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         """Read the upstream partitions this step depends on."""
-        keys = _partition_keys(context)
-        return self._lake().read_parquet([self.relpath(context.asset_key, k) for k in keys])
+        keys = partition_keys(context)
+        return self._lake().read_parquet([lake_relpath(context.asset_key, k) for k in keys])
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
@@ -107,28 +139,39 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     warehouse: WarehouseResource
 
-    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
         """Overwrite the output's partition window or merge it, in one transaction."""
+        if obj.skipped:
+            return
         meta = context.definition_metadata
         table = meta[TABLE]
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
-        with self.warehouse.connect() as con:
-            if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                window = _window(_partition_keys(context))
-                result = overwrite_partition(con, table, obj, meta[PARTITION_COLUMN], window)
-            else:
-                result = merge_upsert(
-                    con, table, obj, meta[KEY].split(","), meta[ORDER_BY].split(",")
-                )
-            total = con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
+        ledger = Ledger(self.warehouse)
+        try:
+            with self.warehouse.connect() as con:
+                if strategy is WriteStrategy.OVERWRITE_PARTITION:
+                    window = partition_window(partition_keys(context))
+                    result = overwrite_partition(
+                        con, table, obj.frame, meta[PARTITION_COLUMN], window
+                    )
+                else:
+                    result = merge_upsert(
+                        con, table, obj.frame, meta[KEY].split(","), meta[ORDER_BY].split(",")
+                    )
+                total = con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
+        except Exception as exc:
+            fail_attempts(ledger, obj.attempts, exc)
+            raise
+        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, _rows_per_partition(obj, meta, result))
         context.add_output_metadata(
             {
-                **frame_metadata(obj, table),
+                **frame_metadata(obj.frame, table),
                 "write_strategy": strategy.value,
                 "rows_deleted": result.rows_deleted,
                 "rows_changed": result.rows_changed,
                 "table_rows_total": total,
                 "columns_added": ", ".join(result.columns_added) or "none",
+                "empty_partition": obj.frame.height == 0,
             }
         )
 
@@ -137,10 +180,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         meta = context.upstream_output.definition_metadata
         table = meta[TABLE]
         column = meta.get(PARTITION_COLUMN)
-        keys = _partition_keys(context)
+        keys = partition_keys(context)
         query, params = f"SELECT * FROM {qualified(table)}", []  # noqa: S608
         if column and keys:
             query += f" WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
-            params = list(_window(keys))
+            params = list(partition_window(keys))
         with self.warehouse.connect(read_only=True) as con:
             return query_frame(con, query, params)

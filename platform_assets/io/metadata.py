@@ -35,3 +35,9 @@ def frame_metadata(frame: pl.DataFrame, location: str) -> dict[str, dg.MetadataV
         "dagster/table_name": dg.MetadataValue.text(location),
         "preview": dg.MetadataValue.md(markdown_preview(frame)),
     }
+
+
+def count_by_day(frame: pl.DataFrame, date_column: str) -> dict[str, int]:
+    """Rows per value of a date column, keyed by ISO date (the daily partition key)."""
+    counts = frame.group_by(date_column).len()
+    return {day.isoformat(): n for day, n in counts.iter_rows() if day is not None}

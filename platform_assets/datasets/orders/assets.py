@@ -5,10 +5,13 @@ import polars as pl
 
 from platform_assets.datasets.orders import schema, transforms
 from platform_assets.fingerprint import fingerprint_files
+from platform_assets.idempotency import Publication, skip_or_compute, upstream_checksums
 from platform_assets.io.managers import lake_output, warehouse_output
+from platform_assets.io.metadata import count_by_day
 from platform_assets.io.strategies import WriteStrategy
-from platform_assets.partitions import daily_partitions, validate_partition_key
-from platform_assets.resources import LandingResource
+from platform_assets.io.table_fingerprint import daily_slice_checksums
+from platform_assets.partitions import daily_partitions, observable_source, validate_partition_key
+from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.warehouse import WarehouseResource, qualified, query_frame
 
 GROUP = "orders"
@@ -16,7 +19,7 @@ WAREHOUSE_POOL = "warehouse"
 DAILY = daily_partitions()
 
 
-@dg.observable_source_asset(
+@observable_source(
     key=["landing", "orders"],
     partitions_def=DAILY,
     group_name=GROUP,
@@ -50,41 +53,40 @@ def landing_orders(landing: LandingResource) -> dg.DataVersionsByPartition:
     kinds={"polars", "parquet"},
     description=(
         "The landing day's CDC events parsed, typed and deduplicated: the latest event per "
-        "order_id by (updated_at, seq); deletes as tombstones. Parquet in the lake."
+        "order_id by (updated_at, seq); deletes as tombstones. Parquet in the lake "
+        "(a staging area consumers do not read). Skipped when the landing files are unchanged."
     ),
 )
 def staging_orders(
-    context: dg.AssetExecutionContext, landing: LandingResource
-) -> dg.Output[pl.DataFrame]:
-    """Parse and deduplicate each landing day of the run."""
+    context: dg.AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource
+) -> dg.Output[Publication]:
+    """Parse and deduplicate each landing day of the run, unless its files are unchanged."""
     store = landing.store()
-    frames, events_in, files_in, checksums = [], 0, 0, {}
-    for key in context.partition_keys:
-        files = store.files(schema.DATASET, key)
-        checksums[key] = fingerprint_files(files)
-        events = pl.concat(
-            [transforms.read_landing_file(f) for f in files]
-            or [pl.DataFrame(schema=schema.LANDING_SCHEMA)]
-        )
-        events_in += events.height
-        files_in += len(files)
-        frames.append(transforms.staged_rows(events, validate_partition_key(key)))
-        context.log.info(f"orders {key}: {len(files)} file(s), {events.height} events")
-    staged = pl.concat(frames)
-    return dg.Output(
-        staged,
-        metadata={
-            "input_checksum": ", ".join(checksums.values()),
-            "files_in": files_in,
-            "events_in": events_in,
-            "duplicates_and_superseded": events_in - staged.height,
-        },
-    )
+    files = {key: store.files(schema.DATASET, key) for key in context.partition_keys}
+    checksums = {key: fingerprint_files(day_files) for key, day_files in files.items()}
+
+    def compute():
+        frames, events_in = [], {}
+        for key, day_files in files.items():
+            events = transforms.read_events(day_files)
+            events_in[key] = events.height
+            frames.append(transforms.staged_rows(events, validate_partition_key(key)))
+            context.log.info(f"orders {key}: {len(day_files)} file(s), {events.height} events")
+        staged = pl.concat(frames)
+        metadata = {
+            "landing_checksum": ", ".join(checksums.values()),
+            "files_in": sum(len(f) for f in files.values()),
+            "events_in": sum(events_in.values()),
+            "duplicates_and_superseded": sum(events_in.values()) - staged.height,
+        }
+        return staged, events_in, metadata
+
+    return skip_or_compute(context, warehouse, "staging/orders", checksums, compute)
 
 
 @dg.asset(
     key=["curated", "orders"],
-    ins={"staged": dg.AssetIn(key=["staging", "orders"])},
+    deps=[staging_orders],
     partitions_def=DAILY,
     io_manager_key="warehouse_io_manager",
     metadata=warehouse_output(
@@ -99,12 +101,22 @@ def staging_orders(
     kinds={"duckdb"},
     description=(
         "Current state of every order in curated.orders: the landing day merged on order_id; "
-        "a row wins only if newer by (updated_at, seq); deleted orders kept as tombstones."
+        "a row wins only if newer by (updated_at, seq); deleted orders kept as tombstones. "
+        "Skipped when the day's staging file is byte-identical to the one already merged."
     ),
 )
-def curated_orders(staged: pl.DataFrame) -> pl.DataFrame:
-    """Collapse the staged days to one row per order; the IO manager merges it."""
-    return transforms.current_state_rows(staged)
+def curated_orders(
+    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+) -> dg.Output[Publication]:
+    """Merge the staged days into the current state (the IO manager runs the MERGE)."""
+    staging_key = staging_orders.key
+    staged_versions = upstream_checksums(warehouse, "staging/orders", context.partition_keys)
+
+    def compute():
+        staged = lake.read(staging_key, context.partition_keys)
+        return transforms.current_state_rows(staged), count_by_day(staged, "landing_date"), {}
+
+    return skip_or_compute(context, warehouse, "curated/orders", staged_versions, compute)
 
 
 @dg.asset(
@@ -121,24 +133,35 @@ def curated_orders(staged: pl.DataFrame) -> pl.DataFrame:
     kinds={"duckdb"},
     description=(
         "Orders and revenue per business day (the day an order was placed), status and "
-        "currency, from the current state; each day's rows replaced in marts.daily_orders."
+        "currency, from the current state; each day's rows replaced in marts.daily_orders. "
+        "Skipped when the current state of that day's orders is unchanged."
     ),
 )
 def marts_daily_orders(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
-) -> pl.DataFrame:
+) -> dg.Output[Publication]:
     """Aggregate the current state of the orders placed in the partition's days."""
     window = context.partition_time_window
+    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+    days = [validate_partition_key(key) for key in context.partition_keys]
     with warehouse.connect(read_only=True) as con:
-        current = query_frame(
-            con,
-            f"SELECT * FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
-            "WHERE created_at >= ? AND created_at < ?",
-            [window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)],
-        )
-    figures = transforms.daily_order_figures(current)
-    context.log.info(f"daily_orders {context.partition_key_range}: {figures.height} rows")
-    return figures
+        by_day = daily_slice_checksums(con, schema.CURATED_TABLE, "created_at", days)
+    checksums = {day.isoformat(): checksum for day, checksum in by_day.items()}
+
+    def compute():
+        with warehouse.connect(read_only=True) as con:
+            current = query_frame(
+                con,
+                f"SELECT * FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
+                "WHERE created_at >= ? AND created_at < ?",
+                [start, end],
+            )
+        figures = transforms.daily_order_figures(current)
+        context.log.info(f"daily_orders {', '.join(checksums)}: {figures.height} rows")
+        rows_in = count_by_day(current.with_columns(day=pl.col("created_at").dt.date()), "day")
+        return figures, rows_in, {"orders_in_current_state": current.height}
+
+    return skip_or_compute(context, warehouse, "marts/daily_orders", checksums, compute)
 
 
 ASSETS = [landing_orders, staging_orders, curated_orders, marts_daily_orders]

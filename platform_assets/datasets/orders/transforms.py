@@ -39,6 +39,12 @@ def read_landing_file(file: LandingFile) -> pl.DataFrame:
     )
 
 
+def read_events(files: list[LandingFile]) -> pl.DataFrame:
+    """All events of a day's files, in file order (an empty frame for no files)."""
+    frames = [read_landing_file(f) for f in files]
+    return pl.concat(frames) if frames else pl.DataFrame(schema=LANDING_SCHEMA)
+
+
 def keep_latest(frame: pl.DataFrame) -> pl.DataFrame:
     """Keep the latest row per ``order_id`` by (``updated_at``, ``seq``).
 

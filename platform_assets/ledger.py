@@ -1,0 +1,303 @@
+"""The run ledger ``platform.pipeline_runs``: one row per attempt per (dataset, partition).
+
+An attempt starts as ``started`` and ends as ``succeeded`` or ``failed``; a
+partition that is already published with the same input checksum and code
+version gets a ``skipped`` row instead. A crash leaves a ``started`` row, which
+the next attempt recognises (and closes as ``failed`` once its run is over).
+
+Read it with ``python -m platform_assets.ledger`` (or ``make ledger``).
+"""
+
+import argparse
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from platform_assets.warehouse import WarehouseResource, connect, query_frame
+
+TABLE = "platform.pipeline_runs"
+STARTED, SUCCEEDED, SKIPPED, FAILED = "started", "succeeded", "skipped", "failed"
+MAX_ERROR_CHARS = 2000
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS platform;
+CREATE TABLE IF NOT EXISTS platform.pipeline_runs (
+    run_id VARCHAR NOT NULL,
+    dataset VARCHAR NOT NULL,
+    partition VARCHAR NOT NULL,
+    attempt INTEGER NOT NULL,
+    status VARCHAR NOT NULL,
+    started_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    completed_at TIMESTAMP WITH TIME ZONE,
+    input_checksum VARCHAR,
+    code_version VARCHAR,
+    rows_in BIGINT,
+    rows_written BIGINT,
+    forced BOOLEAN NOT NULL DEFAULT false,
+    error VARCHAR,
+    output_checksum VARCHAR,
+    note VARCHAR,
+    PRIMARY KEY (run_id, dataset, partition, attempt)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of one run on one (dataset, partition)."""
+
+    run_id: str
+    dataset: str
+    partition: str
+    attempt: int
+    input_checksum: str
+    code_version: str
+    forced: bool
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """The latest successful publication of a (dataset, partition)."""
+
+    run_id: str
+    input_checksum: str
+    code_version: str
+    output_checksum: str | None
+    completed_at: dt.datetime
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _insert_attempt(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    dataset: str,
+    partition: str,
+    input_checksum: str,
+    code_version: str,
+    forced: bool,
+    status: str = STARTED,
+    rows_written: int | None = None,
+    output_checksum: str | None = None,
+    note: str | None = None,
+) -> Attempt:
+    """Insert one attempt row (the next attempt number of this run on the partition)."""
+    number = con.execute(
+        "SELECT coalesce(max(attempt), 0) + 1 FROM platform.pipeline_runs "
+        "WHERE run_id = ? AND dataset = ? AND partition = ?",
+        [run_id, dataset, partition],
+    ).fetchone()[0]
+    now = _now()
+    con.execute(
+        "INSERT INTO platform.pipeline_runs (run_id, dataset, partition, attempt, status, "
+        "started_at, completed_at, input_checksum, code_version, forced, rows_written, "
+        "output_checksum, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            dataset,
+            partition,
+            number,
+            status,
+            now,
+            None if status == STARTED else now,
+            input_checksum,
+            code_version,
+            forced,
+            rows_written,
+            output_checksum,
+            note,
+        ],
+    )
+    return Attempt(run_id, dataset, partition, number, input_checksum, code_version, forced)
+
+
+def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``platform.pipeline_runs`` if it does not exist."""
+    con.execute(_DDL)
+
+
+class Ledger:
+    """Reads and writes ``platform.pipeline_runs`` through short-lived connections.
+
+    Every method takes all partitions of a run at once and uses one connection
+    and one transaction for them.
+    """
+
+    def __init__(self, warehouse: WarehouseResource):
+        self.warehouse = warehouse
+
+    def begin(
+        self,
+        run_id: str,
+        dataset: str,
+        checksums: dict[str, str],
+        code_version: str,
+        forced: bool,
+    ) -> list[Attempt]:
+        """Insert a ``started`` row per partition and return the attempts."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            con.execute("BEGIN TRANSACTION")
+            attempts = [
+                _insert_attempt(con, run_id, dataset, key, checksums[key], code_version, forced)
+                for key in sorted(checksums)
+            ]
+            con.execute("COMMIT")
+        return attempts
+
+    def finish(
+        self,
+        attempts: list[Attempt],
+        status: str,
+        rows_in: dict[str, int] | None = None,
+        rows_written: dict[str, int] | None = None,
+        output_checksums: dict[str, str] | None = None,
+        error: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Close attempts as ``succeeded``, ``skipped`` or ``failed``, in one transaction."""
+        rows_in, rows_written = rows_in or {}, rows_written or {}
+        output_checksums = output_checksums or {}
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            con.execute("BEGIN TRANSACTION")
+            for attempt in attempts:
+                key = attempt.partition
+                con.execute(
+                    "UPDATE platform.pipeline_runs SET status = ?, completed_at = ?, "
+                    "rows_in = ?, rows_written = ?, output_checksum = ?, error = ?, note = ? "
+                    "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ?",
+                    [
+                        status,
+                        _now(),
+                        rows_in.get(key),
+                        rows_written.get(key),
+                        output_checksums.get(key),
+                        error[:MAX_ERROR_CHARS] if error else None,
+                        note,
+                        attempt.run_id,
+                        attempt.dataset,
+                        key,
+                        attempt.attempt,
+                    ],
+                )
+            con.execute("COMMIT")
+
+    def record_skips(
+        self, run_id: str, dataset: str, published: dict[str, PublishedVersion]
+    ) -> None:
+        """Record that a run skipped unchanged partitions, naming who published each."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            con.execute("BEGIN TRANSACTION")
+            for key, version in sorted(published.items()):
+                _insert_attempt(
+                    con,
+                    run_id,
+                    dataset,
+                    key,
+                    version.input_checksum,
+                    version.code_version,
+                    False,
+                    status=SKIPPED,
+                    rows_written=0,
+                    output_checksum=version.output_checksum,
+                    note=f"unchanged; current version published by run {version.run_id}",
+                )
+            con.execute("COMMIT")
+
+    def published(self, dataset: str, partitions: list[str]) -> dict[str, PublishedVersion | None]:
+        """The latest successful publication of each (dataset, partition), if any."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            rows = con.execute(
+                "SELECT partition, run_id, input_checksum, code_version, output_checksum, "
+                "completed_at FROM platform.pipeline_runs "
+                "WHERE dataset = ? AND status = 'succeeded' AND partition IN "
+                "(SELECT unnest(?::VARCHAR[])) "
+                "QUALIFY row_number() OVER (PARTITION BY partition "
+                "ORDER BY completed_at DESC, run_id DESC) = 1",
+                [dataset, partitions],
+            ).fetchall()
+        found = {row[0]: PublishedVersion(*row[1:]) for row in rows}
+        return {key: found.get(key) for key in partitions}
+
+    def unfinished(
+        self, dataset: str, partitions: list[str], except_run: str
+    ) -> list[tuple[str, str, int]]:
+        """(partition, run_id, attempt) of ``started`` rows of other runs."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            return con.execute(
+                "SELECT partition, run_id, attempt FROM platform.pipeline_runs WHERE dataset = ? "
+                "AND partition IN (SELECT unnest(?::VARCHAR[])) AND status = 'started' "
+                "AND run_id <> ? ORDER BY started_at",
+                [dataset, partitions, except_run],
+            ).fetchall()
+
+    def abandon(self, dataset: str, partition: str, run_id: str, attempt: int, why: str) -> None:
+        """Close a ``started`` row whose run is over without having finished it."""
+        with self.warehouse.connect() as con:
+            con.execute(
+                "UPDATE platform.pipeline_runs SET status = 'failed', completed_at = ?, error = ? "
+                "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ? "
+                "AND status = 'started'",
+                [_now(), why, run_id, dataset, partition, attempt],
+            )
+
+
+def recent_attempts(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
+    """The latest attempts, newest first."""
+    return query_frame(
+        con,
+        "SELECT run_id[:8] AS run, dataset, partition, attempt, status, forced, rows_in, "
+        "rows_written, started_at::TIMESTAMP(0) AS started, "
+        "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
+        "coalesce(error, note) AS detail "
+        "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id LIMIT ?",
+        [limit],
+    )
+
+
+def published_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per dataset: partitions published, last publication, attempts by status."""
+    return query_frame(
+        con,
+        "SELECT dataset, "
+        "count(DISTINCT partition) FILTER (WHERE status = 'succeeded') AS published_partitions, "
+        "max(partition) FILTER (WHERE status = 'succeeded') AS latest_partition, "
+        "count(*) FILTER (WHERE status = 'succeeded') AS succeeded, "
+        "count(*) FILTER (WHERE status = 'skipped') AS skipped, "
+        "count(*) FILTER (WHERE status = 'failed') AS failed, "
+        "count(*) FILTER (WHERE status = 'started') AS unfinished "
+        "FROM platform.pipeline_runs GROUP BY dataset ORDER BY dataset",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print recent attempts and a per-dataset summary of the ledger."""
+    from platform_assets.settings import load_settings
+
+    parser = argparse.ArgumentParser(description="Show the run ledger platform.pipeline_runs.")
+    parser.add_argument("--limit", type=int, default=20, help="recent attempts to show")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    if not settings.warehouse_path.exists():
+        print(f"no warehouse at {settings.warehouse_path} yet: nothing has run")
+        return 0
+    with connect(settings.warehouse_path, settings.warehouse_lock_timeout_s) as con:
+        ensure_ledger(con)
+        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
+            print("Recent attempts")
+            print(recent_attempts(con, args.limit))
+            print("\nPer dataset")
+            print(published_summary(con))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
