@@ -91,12 +91,14 @@ def skip_or_compute(
     dataset: str,
     checksums: dict[str, str],
     compute: Callable[[], tuple[pl.DataFrame, dict[str, int], dict[str, object]]],
+    gate: Callable[[], None] | None = None,
 ) -> dg.Output[Publication]:
     """Skip the run's partitions if all are unchanged; otherwise compute them.
 
     ``checksums`` maps each partition key of the run to its input checksum.
     ``compute`` returns (frame to publish, rows read per partition, extra
-    metadata). The
+    metadata); ``gate``, if given, runs first and raises to refuse publication
+    (for example :class:`~platform_assets.audit.PublicationBlocked`). The
     ledger gets one row per partition: ``skipped`` here, or ``started`` here and
     closed by the IO manager once the write committed (or ``failed``).
     """
@@ -130,6 +132,8 @@ def skip_or_compute(
     context.log.info(f"{label}: computing, {reason}")
     attempts = ledger.begin(context.run_id, dataset, checksums, version, forced)
     try:
+        if gate:
+            gate()
         frame, rows_in, metadata = compute()
     except Exception as exc:
         fail_attempts(ledger, attempts, exc)
@@ -187,3 +191,11 @@ def upstream_checksums(
 
 class UpstreamNotPublished(RuntimeError):
     """A downstream partition was requested before its upstream partition was published."""
+
+
+def staged_by_run(
+    warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
+) -> dict[str, str]:
+    """The run that wrote the current staged file of each partition."""
+    published = Ledger(warehouse).published(upstream, partition_keys)
+    return {key: pub.run_id for key, pub in published.items() if pub is not None}

@@ -84,6 +84,7 @@ def _insert_attempt(
     rows_written: int | None = None,
     output_checksum: str | None = None,
     note: str | None = None,
+    error: str | None = None,
 ) -> Attempt:
     """Insert one attempt row (the next attempt number of this run on the partition)."""
     number = con.execute(
@@ -95,7 +96,7 @@ def _insert_attempt(
     con.execute(
         "INSERT INTO platform.pipeline_runs (run_id, dataset, partition, attempt, status, "
         "started_at, completed_at, input_checksum, code_version, forced, rows_written, "
-        "output_checksum, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "output_checksum, note, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             dataset,
@@ -110,6 +111,7 @@ def _insert_attempt(
             rows_written,
             output_checksum,
             note,
+            error[:MAX_ERROR_CHARS] if error else None,
         ],
     )
     return Attempt(run_id, dataset, partition, number, input_checksum, code_version, forced)
@@ -210,6 +212,32 @@ class Ledger:
                 )
             con.execute("COMMIT")
 
+    def record_blocked(
+        self,
+        run_id: str,
+        datasets: list[str],
+        errors: dict[str, str],
+        input_checksums: dict[str, str],
+    ) -> None:
+        """Record failed publication attempts of ``datasets`` for partitions whose checks failed."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            con.execute("BEGIN TRANSACTION")
+            for dataset in datasets:
+                for key, error in sorted(errors.items()):
+                    _insert_attempt(
+                        con,
+                        run_id,
+                        dataset,
+                        key,
+                        input_checksums.get(key),
+                        None,
+                        False,
+                        status=FAILED,
+                        error=error,
+                    )
+            con.execute("COMMIT")
+
     def published(self, dataset: str, partitions: list[str]) -> dict[str, PublishedVersion | None]:
         """The latest successful publication of each (dataset, partition), if any."""
         with self.warehouse.connect() as con:
@@ -225,6 +253,20 @@ class Ledger:
             ).fetchall()
         found = {row[0]: PublishedVersion(*row[1:]) for row in rows}
         return {key: found.get(key) for key in partitions}
+
+    def trailing_rows(self, dataset: str, partition: str, count: int) -> list[int]:
+        """Rows written by the latest publications of the ``count`` partitions before one."""
+        with self.warehouse.connect() as con:
+            ensure_ledger(con)
+            rows = con.execute(
+                "SELECT rows_written FROM platform.pipeline_runs WHERE dataset = ? "
+                "AND partition < ? AND status = 'succeeded' AND rows_written IS NOT NULL "
+                "QUALIFY row_number() OVER (PARTITION BY partition "
+                "ORDER BY completed_at DESC, run_id DESC) = 1 "
+                "ORDER BY partition DESC LIMIT ?",
+                [dataset, partition, count],
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def unfinished(
         self, dataset: str, partitions: list[str], except_run: str

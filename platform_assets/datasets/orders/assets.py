@@ -3,14 +3,22 @@
 import dagster as dg
 import polars as pl
 
-from platform_assets.datasets.orders import schema, transforms
+from platform_assets import audit
+from platform_assets.datasets.orders import checks, schema, transforms
 from platform_assets.fingerprint import fingerprint_files
-from platform_assets.idempotency import Publication, skip_or_compute, upstream_checksums
+from platform_assets.idempotency import (
+    Publication,
+    skip_or_compute,
+    staged_by_run,
+    upstream_checksums,
+)
 from platform_assets.io.managers import lake_output, warehouse_output
-from platform_assets.io.metadata import count_by_day
+from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
 from platform_assets.io.table_fingerprint import daily_slice_checksums
+from platform_assets.landing_parser import parse_day, quarantine_lines
 from platform_assets.partitions import daily_partitions, observable_source, validate_partition_key
+from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.warehouse import WarehouseResource, qualified, query_frame
 
@@ -42,51 +50,75 @@ def landing_orders(landing: LandingResource) -> dg.DataVersionsByPartition:
     )
 
 
+STAGING_KEY = dg.AssetKey(["staging", "orders"])
+PUBLISHES = ["curated/orders", "marts/daily_orders"]
+
+
 @dg.asset(
-    key=["staging", "orders"],
+    key=STAGING_KEY,
     deps=[landing_orders],
     partitions_def=DAILY,
     io_manager_key="lake_io_manager",
     metadata=lake_output("landing_date"),
+    check_specs=audit.check_specs(STAGING_KEY, checks.CHECKS),
     code_version="1",
     group_name=GROUP,
     kinds={"polars", "parquet"},
     description=(
         "The landing day's CDC events parsed, typed and deduplicated: the latest event per "
         "order_id by (updated_at, seq); deletes as tombstones. Parquet in the lake "
-        "(a staging area consumers do not read). Skipped when the landing files are unchanged."
+        "(a staging area consumers do not read); unparseable rows go to quarantine.orders. "
+        "Blocking checks gate publication. Skipped when the landing files are unchanged."
     ),
 )
 def staging_orders(
     context: dg.AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource
-) -> dg.Output[Publication]:
-    """Parse and deduplicate each landing day of the run, unless its files are unchanged."""
+):
+    """Parse, quarantine and deduplicate each landing day of the run, then audit it."""
     store = landing.store()
     files = {key: store.files(schema.DATASET, key) for key in context.partition_keys}
     checksums = {key: fingerprint_files(day_files) for key, day_files in files.items()}
+    evidence: dict[str, audit.StagedEvidence] = {}
 
     def compute():
-        frames, events_in = [], {}
+        frames, rejects, events_in = [], [], {}
         for key, day_files in files.items():
-            events = transforms.read_events(day_files)
-            events_in[key] = events.height
-            frames.append(transforms.staged_rows(events, validate_partition_key(key)))
-            context.log.info(f"orders {key}: {len(day_files)} file(s), {events.height} events")
-        staged = pl.concat(frames)
+            day = parse_day(day_files, schema.LANDING_CONTRACT, validate_partition_key(key))
+            for problem in day.warnings + quarantine_lines(day.rejects):
+                context.log.warning(f"orders {key}: {problem}")
+            staged = transforms.staged_rows(day.rows, validate_partition_key(key))
+            evidence[key] = audit.StagedEvidence(staged, day.rejects.height, day.total)
+            frames.append(staged)
+            rejects.append(day.rejects)
+            events_in[key] = day.total
+            context.log.info(
+                f"orders {key}: {len(day_files)} file(s), {day.total} events, "
+                f"{day.rejects.height} quarantined"
+            )
+        staged, quarantined = pl.concat(frames), pl.concat(rejects)
+        replace_quarantine(warehouse, schema.QUARANTINE_TABLE, quarantined, list(files))
         metadata = {
             "landing_checksum": ", ".join(checksums.values()),
             "files_in": sum(len(f) for f in files.values()),
             "events_in": sum(events_in.values()),
-            "duplicates_and_superseded": sum(events_in.values()) - staged.height,
+            "rows_quarantined": quarantined.height,
+            "duplicates_and_superseded": sum(events_in.values())
+            - quarantined.height
+            - staged.height,
         }
+        if quarantined.height:
+            metadata["quarantine_sample"] = dg.MetadataValue.md(markdown_preview(quarantined))
         return staged, events_in, metadata
 
-    return skip_or_compute(context, warehouse, "staging/orders", checksums, compute)
+    yield skip_or_compute(context, warehouse, "staging/orders", checksums, compute)
+    yield from audit.audit_staged(
+        context, warehouse, "staging/orders", evidence, checks.audit_partition, PUBLISHES
+    )
 
 
 @dg.asset(
     key=["curated", "orders"],
-    deps=[staging_orders],
+    deps=[STAGING_KEY],
     partitions_def=DAILY,
     io_manager_key="warehouse_io_manager",
     metadata=warehouse_output(
@@ -109,14 +141,19 @@ def curated_orders(
     context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.Output[Publication]:
     """Merge the staged days into the current state (the IO manager runs the MERGE)."""
-    staging_key = staging_orders.key
-    staged_versions = upstream_checksums(warehouse, "staging/orders", context.partition_keys)
+    keys = list(context.partition_keys)
+    staged_versions = upstream_checksums(warehouse, "staging/orders", keys)
+
+    def gate():
+        audit.assert_publishable(
+            warehouse, "staging/orders", staged_by_run(warehouse, "staging/orders", keys)
+        )
 
     def compute():
-        staged = lake.read(staging_key, context.partition_keys)
+        staged = lake.read(STAGING_KEY, keys)
         return transforms.current_state_rows(staged), count_by_day(staged, "landing_date"), {}
 
-    return skip_or_compute(context, warehouse, "curated/orders", staged_versions, compute)
+    return skip_or_compute(context, warehouse, "curated/orders", staged_versions, compute, gate)
 
 
 @dg.asset(
@@ -143,7 +180,8 @@ def marts_daily_orders(
     """Aggregate the current state of the orders placed in the partition's days."""
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
-    days = [validate_partition_key(key) for key in context.partition_keys]
+    keys = list(context.partition_keys)
+    days = [validate_partition_key(key) for key in keys]
     with warehouse.connect(read_only=True) as con:
         by_day = daily_slice_checksums(con, schema.CURATED_TABLE, "created_at", days)
     checksums = {day.isoformat(): checksum for day, checksum in by_day.items()}
@@ -161,7 +199,12 @@ def marts_daily_orders(
         rows_in = count_by_day(current.with_columns(day=pl.col("created_at").dt.date()), "day")
         return figures, rows_in, {"orders_in_current_state": current.height}
 
-    return skip_or_compute(context, warehouse, "marts/daily_orders", checksums, compute)
+    def gate():
+        audit.assert_publishable(
+            warehouse, "staging/orders", staged_by_run(warehouse, "staging/orders", keys)
+        )
+
+    return skip_or_compute(context, warehouse, "marts/daily_orders", checksums, compute, gate)
 
 
 ASSETS = [landing_orders, staging_orders, curated_orders, marts_daily_orders]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from platform_assets.landing_parser import LandingContract
+
 DATASET = "orders"
 BUSINESS_KEY = ["order_id"]
 ORDERING = ["updated_at", "seq"]
@@ -27,19 +29,29 @@ LANDING_SCHEMA = pl.Schema(
     }
 )
 
-STAGING_COLUMNS = [
-    "order_id",
-    "customer_id",
-    "status",
-    "amount",
-    "currency",
-    "created_at",
-    "updated_at",
-    "seq",
-    "is_deleted",
-    "landing_date",
-]
+STAGING_SCHEMA = pl.Schema(
+    {
+        "order_id": pl.Int64,
+        "customer_id": pl.Int64,
+        "status": pl.String,
+        "amount": MONEY,
+        "currency": pl.String,
+        "created_at": TIMESTAMP,
+        "updated_at": TIMESTAMP,
+        "seq": pl.Int64,
+        "is_deleted": pl.Boolean,
+        "landing_date": pl.Date,
+    }
+)
+STAGING_COLUMNS = list(STAGING_SCHEMA)
 CURRENT_STATE_COLUMNS = [c for c in STAGING_COLUMNS if c != "landing_date"]
+QUARANTINE_TABLE = "quarantine.orders"
+
+LANDING_CONTRACT = LandingContract(
+    schema=LANDING_SCHEMA,
+    not_null=("order_id",),
+    allowed_values={"op": frozenset({"I", "U", "D"})},
+)
 
 MART_SCHEMA = pl.Schema(
     {

@@ -8,41 +8,10 @@ import polars as pl
 
 from platform_assets.datasets.orders.schema import (
     CURRENT_STATE_COLUMNS,
-    LANDING_SCHEMA,
     MART_SCHEMA,
     MONEY,
     STAGING_COLUMNS,
 )
-from platform_assets.landing import LandingFile
-
-CSV_DATETIME = "%Y-%m-%d %H:%M:%S%.f"
-
-
-def read_landing_file(file: LandingFile) -> pl.DataFrame:
-    """Parse one CDC file (CSV or Parquet) into the landing schema."""
-    if file.path.suffix == ".parquet":
-        frame = pl.read_parquet(file.path)
-        return frame.select([pl.col(c).cast(t) for c, t in LANDING_SCHEMA.items()])
-    raw = pl.read_csv(
-        file.path, schema_overrides={c: pl.String for c in LANDING_SCHEMA}, infer_schema=False
-    )
-    return raw.select(
-        pl.col("op"),
-        pl.col("seq").cast(pl.Int64),
-        pl.col("order_id").cast(pl.Int64),
-        pl.col("customer_id").cast(pl.Int64),
-        pl.col("status"),
-        pl.col("amount").cast(MONEY),
-        pl.col("currency"),
-        pl.col("created_at").str.to_datetime(CSV_DATETIME, time_unit="us"),
-        pl.col("updated_at").str.to_datetime(CSV_DATETIME, time_unit="us"),
-    )
-
-
-def read_events(files: list[LandingFile]) -> pl.DataFrame:
-    """All events of a day's files, in file order (an empty frame for no files)."""
-    frames = [read_landing_file(f) for f in files]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=LANDING_SCHEMA)
 
 
 def keep_latest(frame: pl.DataFrame) -> pl.DataFrame:

@@ -1,0 +1,286 @@
+"""Write-audit-publish: data checks on staged partitions and the publication gate.
+
+Checks run on the staged data of each partition. Their outcomes are reported to
+Dagster as asset check results (visible in the UI with counts and a sample of
+failing rows) and kept in ``platform.check_results``, keyed by the run that
+wrote the staged file. Publishing assets call :func:`assert_publishable`
+before writing: whatever launched the run, a partition whose staged data
+failed an ERROR check is not published.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from platform_assets.io.metadata import markdown_preview
+from platform_assets.ledger import Ledger
+from platform_assets.warehouse import WarehouseResource
+
+ERROR, WARN = "ERROR", "WARN"
+SAMPLE_ROWS = 5
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS platform;
+CREATE TABLE IF NOT EXISTS platform.check_results (
+    dataset VARCHAR NOT NULL,
+    partition VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    check_name VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    passed BOOLEAN NOT NULL,
+    failing_rows BIGINT NOT NULL,
+    detail VARCHAR,
+    sample VARCHAR,
+    evaluated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    PRIMARY KEY (dataset, partition, run_id, check_name)
+);
+"""
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A check that fails for every row matching ``failing``."""
+
+    name: str
+    description: str
+    failing: pl.Expr
+    severity: str = ERROR
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """The result of one check on one partition."""
+
+    name: str
+    severity: str
+    passed: bool
+    failing_rows: int
+    detail: str
+    sample: str = ""
+
+
+class PublicationBlocked(RuntimeError):
+    """A partition's staged data failed a blocking check; it must not be published."""
+
+
+def evaluate_rule(frame: pl.DataFrame, rule: RowRule) -> CheckOutcome:
+    """Apply one row rule to a partition's staged rows."""
+    failing = frame.filter(rule.failing.fill_null(True))
+    detail = f"{failing.height} of {frame.height} row(s) fail: {rule.description}"
+    sample = markdown_preview(failing, SAMPLE_ROWS) if failing.height else ""
+    return CheckOutcome(
+        rule.name, rule.severity, failing.height == 0, failing.height, detail, sample
+    )
+
+
+def unique_key(frame: pl.DataFrame, key: list[str]) -> CheckOutcome:
+    """Business key present and unique after dedupe."""
+    nulls = frame.filter(pl.any_horizontal(pl.col(key).is_null()))
+    dupes = frame.filter(pl.struct(key).is_duplicated())
+    failing = pl.concat([nulls, dupes]).unique()
+    detail = f"{nulls.height} null key(s), {dupes.height} row(s) with a duplicated key {key}"
+    sample = markdown_preview(failing, SAMPLE_ROWS) if failing.height else ""
+    return CheckOutcome(
+        "business_key_unique", ERROR, failing.height == 0, failing.height, detail, sample
+    )
+
+
+def schema_contract(frame: pl.DataFrame, expected: pl.Schema) -> CheckOutcome:
+    """Staged column names and types equal the contract."""
+    actual = frame.schema
+    problems = [f"missing {c}" for c in expected if c not in actual]
+    problems += [f"unexpected {c}" for c in actual if c not in expected]
+    problems += [
+        f"{c}: {actual[c]} instead of {t}"
+        for c, t in expected.items()
+        if c in actual and actual[c] != t
+    ]
+    detail = "; ".join(problems) or f"{len(expected)} columns match the contract"
+    return CheckOutcome("schema_contract", ERROR, not problems, 0, detail)
+
+
+def reject_rate(rejected: int, total: int, threshold: float) -> CheckOutcome:
+    """Share of landing rows quarantined, against a threshold."""
+    rate = rejected / total if total else 0.0
+    detail = (
+        f"{rejected} of {total} landing row(s) quarantined ({rate:.2%}; threshold {threshold:.2%})"
+    )
+    return CheckOutcome("reject_rate", ERROR, rate <= threshold, rejected, detail)
+
+
+def row_count_near_trailing(rows: int, trailing: list[int], factor: float = 3.0) -> CheckOutcome:
+    """Row count within ``factor`` x of the median of the trailing partitions (WARN)."""
+    if not trailing:
+        return CheckOutcome("row_count_vs_trailing", WARN, True, 0, "no trailing partitions yet")
+    median = sorted(trailing)[len(trailing) // 2]
+    low, high = median / factor, median * factor
+    passed = low <= rows <= high
+    detail = f"{rows} rows; trailing median {median} over {len(trailing)} partition(s)"
+    detail += f"; expected {low:.0f}..{high:.0f}"
+    return CheckOutcome("row_count_vs_trailing", WARN, passed, 0 if passed else rows, detail)
+
+
+def check_specs(
+    asset_key: dg.AssetKey, described: dict[str, tuple[str, str]]
+) -> list[dg.AssetCheckSpec]:
+    """Check specs from {name: (severity, description)}; ERROR checks are blocking."""
+    return [
+        dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=severity == ERROR)
+        for name, (severity, text) in described.items()
+    ]
+
+
+def to_check_results(
+    asset_key: dg.AssetKey, outcomes: dict[str, list[CheckOutcome]], extra: dict | None = None
+) -> list[dg.AssetCheckResult]:
+    """One Dagster result per check, over all partitions of the run (per-partition detail)."""
+    by_name: dict[str, list[tuple[str, CheckOutcome]]] = {}
+    for partition, items in sorted(outcomes.items()):
+        for outcome in items:
+            by_name.setdefault(outcome.name, []).append((partition, outcome))
+    results = []
+    for name, items in by_name.items():
+        severity = items[0][1].severity
+        failed = [(p, o) for p, o in items if not o.passed]
+        metadata = {
+            "failing_rows": sum(o.failing_rows for _, o in items),
+            "partitions_failed": ", ".join(p for p, _ in failed) or "none",
+            "detail": "\n".join(f"{p}: {o.detail}" for p, o in items)[:4000],
+            **(extra or {}),
+        }
+        sample = next((o.sample for _, o in failed if o.sample), "")
+        if sample:
+            metadata["failing_rows_sample"] = dg.MetadataValue.md(sample)
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=name,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity(severity),
+                metadata=metadata,
+            )
+        )
+    return results
+
+
+def _ensure(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(_DDL)
+
+
+def record_outcomes(
+    warehouse: WarehouseResource, dataset: str, run_id: str, outcomes: dict[str, list[CheckOutcome]]
+) -> None:
+    """Store the outcomes of a run's checks, one row per (partition, check)."""
+    now = dt.datetime.now(dt.UTC)
+    with warehouse.connect() as con:
+        _ensure(con)
+        con.execute("BEGIN TRANSACTION")
+        for partition, items in outcomes.items():
+            for o in items:
+                con.execute(
+                    "INSERT OR REPLACE INTO platform.check_results VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        dataset,
+                        partition,
+                        run_id,
+                        o.name,
+                        o.severity,
+                        o.passed,
+                        o.failing_rows,
+                        o.detail,
+                        o.sample,
+                        now,
+                    ],
+                )
+        con.execute("COMMIT")
+
+
+def stored_outcomes(
+    warehouse: WarehouseResource, dataset: str, runs_by_partition: dict[str, str]
+) -> dict[str, list[CheckOutcome]]:
+    """The outcomes recorded by the given run for each partition."""
+    result: dict[str, list[CheckOutcome]] = {}
+    with warehouse.connect() as con:
+        _ensure(con)
+        for partition, run_id in runs_by_partition.items():
+            rows = con.execute(
+                "SELECT check_name, severity, passed, failing_rows, detail, sample "
+                "FROM platform.check_results WHERE dataset = ? AND partition = ? AND run_id = ? "
+                "ORDER BY check_name",
+                [dataset, partition, run_id],
+            ).fetchall()
+            result[partition] = [CheckOutcome(*row) for row in rows]
+    return result
+
+
+def assert_publishable(
+    warehouse: WarehouseResource, dataset: str, runs_by_partition: dict[str, str]
+) -> None:
+    """Raise :class:`PublicationBlocked` unless every ERROR check of each partition's
+    staged data (as written by the given run) was evaluated and passed."""
+    problems = []
+    for partition, items in stored_outcomes(warehouse, dataset, runs_by_partition).items():
+        if not items:
+            problems.append(f"{partition}: checks were never evaluated")
+        failed = [o for o in items if o.severity == ERROR and not o.passed]
+        problems += [f"{partition}: {o.name} failed ({o.detail})" for o in failed]
+    if problems:
+        raise PublicationBlocked(
+            f"not publishing: blocking checks on {dataset} did not pass: " + "; ".join(problems)
+        )
+
+
+@dataclass(frozen=True)
+class StagedEvidence:
+    """What the checks of one staged partition look at."""
+
+    staged: pl.DataFrame
+    rejected: int
+    total: int
+
+
+def audit_staged(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    dataset: str,
+    evidence: dict[str, StagedEvidence],
+    audit_partition: Callable[[pl.DataFrame, int, int, list[int]], list[CheckOutcome]],
+    publishes: list[str],
+    trailing: int = 7,
+) -> list[dg.AssetCheckResult]:
+    """Check results for the run's staged partitions.
+
+    Computed partitions are audited now and recorded; skipped ones (no
+    evidence) re-report the outcomes recorded by the run that staged them.
+    Partitions failing an ERROR check get failed ledger rows for ``publishes``.
+    """
+    ledger = Ledger(warehouse)
+    asset_key = context.asset_key
+    if not evidence:
+        published = ledger.published(dataset, list(context.partition_keys))
+        runs = {key: pub.run_id for key, pub in published.items() if pub}
+        extra = {"evaluated_by_run": ", ".join(sorted(set(runs.values())))}
+        return to_check_results(asset_key, stored_outcomes(warehouse, dataset, runs), extra)
+    outcomes = {
+        key: audit_partition(
+            e.staged, e.rejected, e.total, ledger.trailing_rows(dataset, key, trailing)
+        )
+        for key, e in evidence.items()
+    }
+    record_outcomes(warehouse, dataset, context.run_id, outcomes)
+    blocked = {
+        key: "blocked by failed checks on "
+        + f"{dataset}: "
+        + "; ".join(f"{o.name} ({o.detail})" for o in items if o.severity == ERROR and not o.passed)
+        for key, items in outcomes.items()
+        if any(o.severity == ERROR and not o.passed for o in items)
+    }
+    for key, error in blocked.items():
+        context.log.error(f"{dataset} {key}: {error}; not published")
+    if blocked:
+        ledger.record_blocked(context.run_id, publishes, blocked, {})
+    return to_check_results(asset_key, outcomes, {"evaluated_by_run": context.run_id})

@@ -1,0 +1,58 @@
+"""The orders dataset's checks on staged data (all ERROR checks block publication)."""
+
+import polars as pl
+
+from platform_assets import audit
+from platform_assets.audit import ERROR, WARN, CheckOutcome, RowRule
+from platform_assets.datasets.orders.schema import BUSINESS_KEY, STAGING_SCHEMA
+
+ALLOWED_STATUSES = ("placed", "paid", "shipped", "cancelled", "delivered", "refunded")
+REJECT_RATE_THRESHOLD = 0.05
+TRAILING_PARTITIONS = 7
+
+_next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
+ROW_RULES = [
+    RowRule("amount_non_negative", "amount >= 0", pl.col("amount") < 0),
+    RowRule(
+        "status_allowed",
+        f"status in {', '.join(ALLOWED_STATUSES)}",
+        ~pl.col("status").is_in(ALLOWED_STATUSES),
+    ),
+    RowRule(
+        "currency_well_formed",
+        "currency is a three-letter upper-case ISO code",
+        ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
+    ),
+    RowRule(
+        "timestamps_consistent",
+        "created_at <= updated_at, and updated_at before the end of the landing day",
+        (pl.col("created_at") > pl.col("updated_at")) | (pl.col("updated_at") >= _next_day),
+    ),
+]
+
+CHECKS = {
+    "business_key_unique": (ERROR, "order_id is not null and unique after dedupe"),
+    "schema_contract": (ERROR, "staged columns and types equal the contract"),
+    "reject_rate": (
+        ERROR,
+        f"at most {REJECT_RATE_THRESHOLD:.0%} of landing rows quarantined (quarantine.orders)",
+    ),
+    **{rule.name: (rule.severity, rule.description) for rule in ROW_RULES},
+    "row_count_vs_trailing": (
+        WARN,
+        f"row count within 3x of the median of the {TRAILING_PARTITIONS} previous partitions",
+    ),
+}
+
+
+def audit_partition(
+    staged: pl.DataFrame, rejected: int, total: int, trailing: list[int]
+) -> list[CheckOutcome]:
+    """Evaluate every check on one partition's staged rows and landing reject counts."""
+    return [
+        audit.unique_key(staged, BUSINESS_KEY),
+        audit.schema_contract(staged, STAGING_SCHEMA),
+        audit.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
+        *[audit.evaluate_rule(staged, rule) for rule in ROW_RULES],
+        audit.row_count_near_trailing(staged.height, trailing),
+    ]

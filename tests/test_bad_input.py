@@ -1,0 +1,169 @@
+"""Each class of bad landing input, from a real file on disk: a clear reason, file and line."""
+
+import datetime as dt
+
+import pytest
+
+from platform_assets.datasets.orders.schema import LANDING_CONTRACT
+from platform_assets.landing import LandingFile, LocalLanding
+from platform_assets.landing_parser import parse_landing_file
+from platform_assets.partitions import InvalidPartitionKey, validate_partition_key
+from tests.conftest import read_table
+
+HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
+GOOD = [
+    "I,1,101,7,placed,10.00,USD,2024-01-01 08:00:00.000000,2024-01-01 08:00:00.000000",
+    "I,2,102,8,placed,12.50,EUR,2024-01-01 09:00:00.000000,2024-01-01 09:00:00.000000",
+    "U,3,101,7,paid,10.00,USD,2024-01-01 08:00:00.000000,2024-01-01 10:00:00.000000",
+]
+
+
+def write(tmp_path, name: str, content: bytes | str) -> LandingFile:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return LandingFile(name, path, path.stat().st_size)
+
+
+def csv_text(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def reasons(parsed) -> list[tuple[str, int, str]]:
+    return parsed.rejects.select("source_file", "line", "reason").rows()
+
+
+def test_good_file_has_no_rejects(tmp_path):
+    parsed = parse_landing_file(write(tmp_path, "good.csv", csv_text(*GOOD)), LANDING_CONTRACT)
+    assert parsed.rows.height == 3 and parsed.rejects.height == 0
+
+
+def test_malformed_csv_line(tmp_path):
+    bad = "I,4,103,9,placed,1.00,USD,2024-01-01 08:00:00,2024-01-01 08:00:00,EXTRA"
+    parsed = parse_landing_file(
+        write(tmp_path, "m.csv", csv_text(GOOD[0], bad, GOOD[1])), LANDING_CONTRACT
+    )
+    assert reasons(parsed) == [("m.csv", 3, "malformed CSV: expected 9 fields, got 10")]
+    assert parsed.rows["order_id"].to_list() == [101, 102]
+    assert parsed.rejects["raw"][0] == bad
+
+
+def test_wrong_types(tmp_path):
+    bad = "I,4,103,nine,placed,ten,USD,2024-01-01 08:00:00,2024-01-01 08:00:00"
+    parsed = parse_landing_file(write(tmp_path, "t.csv", csv_text(GOOD[0], bad)), LANDING_CONTRACT)
+    assert reasons(parsed) == [
+        (
+            "t.csv",
+            3,
+            "customer_id: cannot parse 'nine' as integer; "
+            "amount: cannot parse 'ten' as decimal(18,2)",
+        )
+    ]
+
+
+def test_missing_column_rejects_whole_file(tmp_path):
+    header = HEADER.replace(",amount", "")
+    rows = [",".join(r.split(",")[:5] + r.split(",")[6:]) for r in GOOD]
+    parsed = parse_landing_file(
+        write(tmp_path, "c.csv", csv_text(*rows, header=header)), LANDING_CONTRACT
+    )
+    assert parsed.rows.height == 0
+    assert parsed.rejects.height == 4
+    assert parsed.rejects["reason"][0].startswith("missing column(s) amount (file has op, seq")
+
+
+def test_renamed_column_rejects_whole_file(tmp_path):
+    header = HEADER.replace("currency", "ccy")
+    parsed = parse_landing_file(
+        write(tmp_path, "r.csv", csv_text(*GOOD, header=header)), LANDING_CONTRACT
+    )
+    assert parsed.rows.height == 0
+    assert parsed.rejects["reason"][0].startswith("missing column(s) currency")
+
+
+def test_extra_column_is_ignored_and_reported(tmp_path):
+    rows = [r + ",x" for r in GOOD]
+    parsed = parse_landing_file(
+        write(tmp_path, "e.csv", csv_text(*rows, header=HEADER + ",note")), LANDING_CONTRACT
+    )
+    assert parsed.rows.height == 3 and parsed.rejects.height == 0
+    assert parsed.warnings == ["e.csv: extra column(s) ignored: note"]
+    assert "note" not in parsed.rows.columns
+
+
+def test_empty_file(tmp_path):
+    parsed = parse_landing_file(write(tmp_path, "empty.csv", b""), LANDING_CONTRACT)
+    assert reasons(parsed) == [("empty.csv", 1, "empty file (no header, no rows)")]
+
+
+def test_unknown_op_code(tmp_path):
+    bad = GOOD[1].replace("I,", "X,", 1)
+    parsed = parse_landing_file(write(tmp_path, "o.csv", csv_text(GOOD[0], bad)), LANDING_CONTRACT)
+    assert reasons(parsed) == [("o.csv", 3, "unknown op code 'X'")]
+
+
+def test_null_business_key(tmp_path):
+    bad = GOOD[1].replace(",102,", ",,")
+    parsed = parse_landing_file(write(tmp_path, "k.csv", csv_text(GOOD[0], bad)), LANDING_CONTRACT)
+    assert reasons(parsed) == [("k.csv", 3, "null business key order_id")]
+
+
+def test_unparseable_timestamp(tmp_path):
+    bad = GOOD[1].replace("2024-01-01 09:00:00.000000", "01/01/2024 9am")
+    parsed = parse_landing_file(write(tmp_path, "ts.csv", csv_text(GOOD[0], bad)), LANDING_CONTRACT)
+    assert reasons(parsed) == [
+        (
+            "ts.csv",
+            3,
+            "created_at: cannot parse '01/01/2024 9am' as timestamp; "
+            "updated_at: cannot parse '01/01/2024 9am' as timestamp",
+        )
+    ]
+
+
+def test_invalid_utf8(tmp_path):
+    content = csv_text(GOOD[0], GOOD[1]).encode().replace(b"placed", b"pl\xffced", 1)
+    parsed = parse_landing_file(write(tmp_path, "u.csv", content), LANDING_CONTRACT)
+    assert reasons(parsed) == [("u.csv", 2, "invalid UTF-8 at byte 13 of the line")]
+    assert parsed.rows["order_id"].to_list() == [102]
+
+
+def test_unreadable_parquet(tmp_path):
+    parsed = parse_landing_file(write(tmp_path, "p.parquet", b"not parquet"), LANDING_CONTRACT)
+    assert parsed.rejects["reason"][0].startswith("unreadable Parquet")
+
+
+@pytest.mark.parametrize(
+    "key", ["../x", "2024-01-01/../../etc", "2024-1-1", "yesterday", "2024-02-30", ""]
+)
+def test_partition_keys_that_are_not_dates_are_refused(tmp_path, key):
+    with pytest.raises(InvalidPartitionKey):
+        validate_partition_key(key)
+    with pytest.raises(InvalidPartitionKey):
+        LocalLanding(tmp_path).files("orders", key)
+
+
+def test_landing_folders_that_are_not_dates_are_ignored(tmp_path):
+    for name in ["dt=2024-01-01", "dt=..", "dt=2024-13-01", "tmp"]:
+        (tmp_path / "orders" / name).mkdir(parents=True)
+    assert LocalLanding(tmp_path).partition_keys("orders") == ["2024-01-01"]
+
+
+def test_bad_rows_are_quarantined_and_good_rows_publish(settings, materialize_partition):
+    folder = settings.landing_dir / "orders" / "dt=2024-01-01"
+    folder.mkdir(parents=True)
+    good = [
+        f"I,{i},{1000 + i},7,placed,5.00,USD,2024-01-01 08:00:00.000000,2024-01-01 08:00:00.000000"
+        for i in range(60)
+    ]
+    (folder / "cdc-1.csv").write_text(csv_text(*good))
+    (folder / "cdc-2.csv").write_text(csv_text(GOOD[0].replace("I,", "Z,", 1), GOOD[1]))
+    result = materialize_partition("2024-01-01")
+    quarantine = read_table(settings, "SELECT * FROM quarantine.orders")
+    assert quarantine.select("landing_date", "source_file", "line", "reason").rows() == [
+        (dt.date(2024, 1, 1), "cdc-2.csv", 2, "unknown op code 'Z'")
+    ]
+    assert read_table(settings, "SELECT count(*) AS n FROM curated.orders")["n"][0] == 61
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["reject_rate"] is True
+    materialize_partition("2024-01-01", tags={"platform/force": "true"})
+    assert read_table(settings, "SELECT count(*) AS n FROM quarantine.orders")["n"][0] == 1
