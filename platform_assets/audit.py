@@ -259,19 +259,18 @@ def audit_staged(
     Partitions failing an ERROR check get failed ledger rows for ``publishes``.
     """
     ledger = Ledger(warehouse)
-    asset_key = context.asset_key
-    if not evidence:
-        published = ledger.published(dataset, list(context.partition_keys))
-        runs = {key: pub.run_id for key, pub in published.items() if pub}
-        extra = {"evaluated_by_run": ", ".join(sorted(set(runs.values())))}
-        return to_check_results(asset_key, stored_outcomes(warehouse, dataset, runs), extra)
     outcomes = {
         key: audit_partition(
             e.staged, e.rejected, e.total, ledger.trailing_rows(dataset, key, trailing)
         )
         for key, e in evidence.items()
     }
-    record_outcomes(warehouse, dataset, context.run_id, outcomes)
+    if outcomes:
+        record_outcomes(warehouse, dataset, context.run_id, outcomes)
+    skipped = [key for key in context.partition_keys if key not in evidence]
+    published = ledger.published(dataset, skipped) if skipped else {}
+    runs = {key: pub.run_id for key, pub in published.items() if pub}
+    stored = stored_outcomes(warehouse, dataset, runs)
     blocked = {
         key: "blocked by failed checks on "
         + f"{dataset}: "
@@ -283,4 +282,6 @@ def audit_staged(
         context.log.error(f"{dataset} {key}: {error}; not published")
     if blocked:
         ledger.record_blocked(context.run_id, publishes, blocked, {})
-    return to_check_results(asset_key, outcomes, {"evaluated_by_run": context.run_id})
+    evaluated_by = sorted({*runs.values(), *([context.run_id] if outcomes else [])})
+    extra = {"evaluated_by_run": ", ".join(evaluated_by)}
+    return to_check_results(context.asset_key, {**stored, **outcomes}, extra)

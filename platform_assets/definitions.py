@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
+from platform_assets.automation.schedules import build_daily_schedule
+from platform_assets.automation.sensors import build_landing_sensor
 from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
 from platform_assets.datasets.orders.assets import DAILY
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
@@ -37,10 +39,17 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All definitions of the platform for ``settings`` (default: from the environment)."""
+    settings = settings or load_settings()
     return dg.Definitions(
         assets=ORDER_ASSETS,
         jobs=[orders_daily_job],
-        resources=build_resources(settings or load_settings()),
+        sensors=[
+            build_landing_sensor(
+                "orders_landing_sensor", "orders", orders_daily_job, settings.sensor_interval_s
+            )
+        ],
+        schedules=[build_daily_schedule(orders_daily_job)],
+        resources=build_resources(settings),
     )
 
 

@@ -37,8 +37,13 @@ class Publication:
 
     @property
     def skipped(self) -> bool:
-        """Whether the partition(s) were unchanged and nothing is to be written."""
+        """Whether every partition was unchanged and nothing is to be written."""
         return self.frame is None
+
+    @property
+    def partitions(self) -> list[str]:
+        """The partitions this publication replaces (the changed ones of the run)."""
+        return [attempt.partition for attempt in self.attempts]
 
 
 def is_forced(context: dg.AssetExecutionContext) -> bool:
@@ -62,12 +67,11 @@ def _close_abandoned(context, ledger: Ledger, dataset: str, partitions: list[str
             context.log.warning(f"{dataset} {partition}: {why}; this run recomputes it")
 
 
-def _all_unchanged(
-    published: dict[str, PublishedVersion | None], checksums: dict[str, str], version: str
-) -> bool:
-    return all(
-        pub is not None and pub.input_checksum == checksums[key] and pub.code_version == version
-        for key, pub in published.items()
+def _unchanged(published: PublishedVersion | None, checksum: str, version: str) -> bool:
+    return (
+        published is not None
+        and published.input_checksum == checksum
+        and published.code_version == version
     )
 
 
@@ -90,17 +94,18 @@ def skip_or_compute(
     warehouse: WarehouseResource,
     dataset: str,
     checksums: dict[str, str],
-    compute: Callable[[], tuple[pl.DataFrame, dict[str, int], dict[str, object]]],
-    gate: Callable[[], None] | None = None,
+    compute: Callable[[list[str]], tuple[pl.DataFrame, dict[str, int], dict[str, object]]],
+    gate: Callable[[list[str]], None] | None = None,
 ) -> dg.Output[Publication]:
-    """Skip the run's partitions if all are unchanged; otherwise compute them.
+    """Skip the run's unchanged partitions and compute the others.
 
     ``checksums`` maps each partition key of the run to its input checksum.
-    ``compute`` returns (frame to publish, rows read per partition, extra
-    metadata); ``gate``, if given, runs first and raises to refuse publication
-    (for example :class:`~platform_assets.audit.PublicationBlocked`). The
-    ledger gets one row per partition: ``skipped`` here, or ``started`` here and
-    closed by the IO manager once the write committed (or ``failed``).
+    ``compute(keys)`` returns (frame to publish for those partitions, rows read
+    per partition, extra metadata); ``gate(keys)``, if given, runs first and
+    raises to refuse publication (for example
+    :class:`~platform_assets.audit.PublicationBlocked`). The ledger gets one row
+    per partition: ``skipped`` here, or ``started`` here and closed by the IO
+    manager once the write committed (or ``failed``).
     """
     ledger = Ledger(warehouse)
     version = code_version(context)
@@ -108,43 +113,51 @@ def skip_or_compute(
     keys = sorted(checksums)
     _close_abandoned(context, ledger, dataset, keys)
     published = ledger.published(dataset, keys)
-    label = f"{dataset} {', '.join(sorted(checksums))}"
-    if not forced and _all_unchanged(published, checksums, version):
-        runs = sorted({pub.run_id for pub in published.values()})
-        ledger.record_skips(context.run_id, dataset, published)
+    todo = (
+        keys if forced else [k for k in keys if not _unchanged(published[k], checksums[k], version)]
+    )
+    unchanged = {k: published[k] for k in keys if k not in todo}
+    metadata: dict[str, object] = {
+        SKIPPED_KEY: not todo,
+        **_input_metadata(checksums, version, forced),
+    }
+    if unchanged:
+        runs = ", ".join(sorted({pub.run_id for pub in unchanged.values()}))
+        ledger.record_skips(context.run_id, dataset, unchanged)
         context.log.info(
-            f"{label}: skipped, unchanged input and code version {version}; "
-            f"current version published by run {', '.join(runs)}"
+            f"{dataset} {', '.join(unchanged)}: skipped, unchanged input and code version "
+            f"{version}; current version published by run {runs}"
         )
+        metadata |= {
+            "skip_reason": "unchanged: same input checksum and code version as published",
+            "published_by_run": runs,
+            "partitions_skipped": ", ".join(unchanged),
+        }
+    if not todo:
         return dg.Output(
-            Publication(frame=None),
-            metadata={
-                SKIPPED_KEY: True,
-                "skip_reason": "unchanged: same input checksum and code version as published",
-                "published_by_run": ", ".join(runs),
-                **_input_metadata(checksums, version, forced),
-            },
-            data_version=_data_version(checksums),
+            Publication(frame=None), metadata=metadata, data_version=_data_version(checksums)
         )
     reason = (
         "forced (platform/force=true)" if forced else _change_reason(published, checksums, version)
     )
-    context.log.info(f"{label}: computing, {reason}")
-    attempts = ledger.begin(context.run_id, dataset, checksums, version, forced)
+    context.log.info(f"{dataset} {', '.join(todo)}: computing, {reason}")
+    attempts = ledger.begin(
+        context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced
+    )
     try:
         if gate:
-            gate()
-        frame, rows_in, metadata = compute()
+            gate(todo)
+        frame, rows_in, extra = compute(todo)
     except Exception as exc:
         fail_attempts(ledger, attempts, exc)
         raise
     return dg.Output(
         Publication(frame=frame, attempts=attempts, rows_in=rows_in),
         metadata={
-            SKIPPED_KEY: False,
-            "recompute_reason": reason,
-            **_input_metadata(checksums, version, forced),
             **metadata,
+            "recompute_reason": reason,
+            "partitions_computed": ", ".join(todo),
+            **extra,
         },
         data_version=_data_version(checksums),
     )
@@ -156,6 +169,8 @@ def _change_reason(
     reasons = []
     for key in sorted(published):
         pub = published[key]
+        if _unchanged(pub, checksums[key], version):
+            continue
         if pub is None:
             reasons.append(f"{key}: never published")
         elif pub.code_version != version:

@@ -34,6 +34,11 @@ def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinit
     return dg.DailyPartitionsDefinition(start_date=start)
 
 
+def backfill_policy() -> dg.BackfillPolicy:
+    """UI asset backfills run ranges of up to ``PLATFORM_MAX_PARTITIONS_PER_RUN`` days per run."""
+    return dg.BackfillPolicy.multi_run(load_settings().max_partitions_per_run)
+
+
 def observable_source(**kwargs):
     """``dg.observable_source_asset`` without its beta warning on every import."""
 

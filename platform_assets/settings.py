@@ -23,6 +23,8 @@ class Settings:
     s3_bucket: str | None
     s3_prefix: str
     warehouse_lock_timeout_s: float
+    sensor_interval_s: int
+    max_partitions_per_run: int
 
     @property
     def warehouse_path(self) -> Path:
@@ -55,4 +57,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_bucket=env.get("PLATFORM_S3_BUCKET") or None,
         s3_prefix=env.get("PLATFORM_S3_PREFIX", "").strip("/"),
         warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
+        sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", "30")),
+        max_partitions_per_run=int(env.get("PLATFORM_MAX_PARTITIONS_PER_RUN", "31")),
     )

@@ -18,7 +18,12 @@ from platform_assets.fingerprint import file_checksum
 from platform_assets.idempotency import Publication, fail_attempts
 from platform_assets.io.lake import LocalLake
 from platform_assets.io.metadata import count_by_day, frame_metadata
-from platform_assets.io.strategies import WriteStrategy, merge_upsert, overwrite_partition
+from platform_assets.io.strategies import (
+    WriteResult,
+    WriteStrategy,
+    merge_upsert,
+    overwrite_partition,
+)
 from platform_assets.ledger import SUCCEEDED, Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.warehouse import WarehouseResource, qualified, query_frame, quote_ident
@@ -85,6 +90,18 @@ def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
     return {}
 
 
+def _overwrite_each(con, table: str, obj: Publication, column: str) -> WriteResult:
+    """Replace each changed partition in its own transaction (each is atomic on its own)."""
+    deleted = changed = 0
+    added: list[str] = []
+    for key in obj.partitions:
+        part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
+        result = overwrite_partition(con, table, part, column, partition_window([key]))
+        deleted, changed = deleted + result.rows_deleted, changed + result.rows_changed
+        added += result.columns_added
+    return WriteResult(obj.frame.height, deleted, changed, added)
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores each partition of an asset as ``<asset path>/dt=<key>/part-00000.parquet``.
 
@@ -102,19 +119,17 @@ class LakeIOManager(dg.ConfigurableIOManager):
         """Write each partition of the publication atomically, then close its ledger rows."""
         if obj.skipped:
             return
-        keys = partition_keys(context)
-        if not keys:
+        if not partition_keys(context):
             raise ValueError(
                 f"{context.asset_key.to_user_string()}: lake assets must be partitioned"
             )
+        keys = obj.partitions
         column = context.definition_metadata[PARTITION_COLUMN]
         lake, ledger = self._lake(), Ledger(self.warehouse)
         rows_written, checksums = {}, {}
         try:
             for key in keys:
-                part = obj.frame
-                if len(keys) > 1:
-                    part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
+                part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
                 relpath = lake_relpath(context.asset_key, key)
                 lake.write_parquet(relpath, part)
                 rows_written[key] = part.height
@@ -150,10 +165,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         try:
             with self.warehouse.connect() as con:
                 if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                    window = partition_window(partition_keys(context))
-                    result = overwrite_partition(
-                        con, table, obj.frame, meta[PARTITION_COLUMN], window
-                    )
+                    result = _overwrite_each(con, table, obj, meta[PARTITION_COLUMN])
                 else:
                     result = merge_upsert(
                         con, table, obj.frame, meta[KEY].split(","), meta[ORDER_BY].split(",")

@@ -17,7 +17,12 @@ from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
 from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.landing_parser import parse_day, quarantine_lines
-from platform_assets.partitions import daily_partitions, observable_source, validate_partition_key
+from platform_assets.partitions import (
+    backfill_policy,
+    daily_partitions,
+    observable_source,
+    validate_partition_key,
+)
 from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.warehouse import WarehouseResource, qualified, query_frame
@@ -25,6 +30,7 @@ from platform_assets.warehouse import WarehouseResource, qualified, query_frame
 GROUP = "orders"
 WAREHOUSE_POOL = "warehouse"
 DAILY = daily_partitions()
+BACKFILL_POLICY = backfill_policy()
 
 
 @observable_source(
@@ -58,6 +64,7 @@ PUBLISHES = ["curated/orders", "marts/daily_orders"]
     key=STAGING_KEY,
     deps=[landing_orders],
     partitions_def=DAILY,
+    backfill_policy=BACKFILL_POLICY,
     io_manager_key="lake_io_manager",
     metadata=lake_output("landing_date"),
     check_specs=audit.check_specs(STAGING_KEY, checks.CHECKS),
@@ -80,9 +87,10 @@ def staging_orders(
     checksums = {key: fingerprint_files(day_files) for key, day_files in files.items()}
     evidence: dict[str, audit.StagedEvidence] = {}
 
-    def compute():
+    def compute(keys: list[str]):
         frames, rejects, events_in = [], [], {}
-        for key, day_files in files.items():
+        for key in keys:
+            day_files = files[key]
             day = parse_day(day_files, schema.LANDING_CONTRACT, validate_partition_key(key))
             for problem in day.warnings + quarantine_lines(day.rejects):
                 context.log.warning(f"orders {key}: {problem}")
@@ -96,10 +104,10 @@ def staging_orders(
                 f"{day.rejects.height} quarantined"
             )
         staged, quarantined = pl.concat(frames), pl.concat(rejects)
-        replace_quarantine(warehouse, schema.QUARANTINE_TABLE, quarantined, list(files))
+        replace_quarantine(warehouse, schema.QUARANTINE_TABLE, quarantined, keys)
         metadata = {
-            "landing_checksum": ", ".join(checksums.values()),
-            "files_in": sum(len(f) for f in files.values()),
+            "landing_checksum": ", ".join(checksums[k] for k in keys),
+            "files_in": sum(len(files[k]) for k in keys),
             "events_in": sum(events_in.values()),
             "rows_quarantined": quarantined.height,
             "duplicates_and_superseded": sum(events_in.values())
@@ -120,6 +128,7 @@ def staging_orders(
     key=["curated", "orders"],
     deps=[STAGING_KEY],
     partitions_def=DAILY,
+    backfill_policy=BACKFILL_POLICY,
     io_manager_key="warehouse_io_manager",
     metadata=warehouse_output(
         schema.CURATED_TABLE,
@@ -141,25 +150,22 @@ def curated_orders(
     context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
 ) -> dg.Output[Publication]:
     """Merge the staged days into the current state (the IO manager runs the MERGE)."""
-    keys = list(context.partition_keys)
-    staged_versions = upstream_checksums(warehouse, "staging/orders", keys)
+    staged_versions = upstream_checksums(warehouse, "staging/orders", context.partition_keys)
 
-    def gate():
-        audit.assert_publishable(
-            warehouse, "staging/orders", staged_by_run(warehouse, "staging/orders", keys)
-        )
-
-    def compute():
+    def compute(keys: list[str]):
         staged = lake.read(STAGING_KEY, keys)
         return transforms.current_state_rows(staged), count_by_day(staged, "landing_date"), {}
 
-    return skip_or_compute(context, warehouse, "curated/orders", staged_versions, compute, gate)
+    return skip_or_compute(
+        context, warehouse, "curated/orders", staged_versions, compute, publication_gate(warehouse)
+    )
 
 
 @dg.asset(
     key=["marts", "daily_orders"],
     deps=[curated_orders],
     partitions_def=DAILY,
+    backfill_policy=BACKFILL_POLICY,
     io_manager_key="warehouse_io_manager",
     metadata=warehouse_output(
         schema.MART_TABLE, WriteStrategy.OVERWRITE_PARTITION, partition_column="business_date"
@@ -178,33 +184,37 @@ def marts_daily_orders(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.Output[Publication]:
     """Aggregate the current state of the orders placed in the partition's days."""
-    window = context.partition_time_window
-    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
-    keys = list(context.partition_keys)
-    days = [validate_partition_key(key) for key in keys]
+    days = [validate_partition_key(key) for key in context.partition_keys]
     with warehouse.connect(read_only=True) as con:
         by_day = daily_slice_checksums(con, schema.CURATED_TABLE, "created_at", days)
     checksums = {day.isoformat(): checksum for day, checksum in by_day.items()}
 
-    def compute():
+    def compute(keys: list[str]):
         with warehouse.connect(read_only=True) as con:
             current = query_frame(
                 con,
                 f"SELECT * FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
-                "WHERE created_at >= ? AND created_at < ?",
-                [start, end],
+                "WHERE CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[]))",
+                [[validate_partition_key(k) for k in keys]],
             )
         figures = transforms.daily_order_figures(current)
         context.log.info(f"daily_orders {', '.join(checksums)}: {figures.height} rows")
         rows_in = count_by_day(current.with_columns(day=pl.col("created_at").dt.date()), "day")
         return figures, rows_in, {"orders_in_current_state": current.height}
 
-    def gate():
-        audit.assert_publishable(
-            warehouse, "staging/orders", staged_by_run(warehouse, "staging/orders", keys)
-        )
+    return skip_or_compute(
+        context, warehouse, "marts/daily_orders", checksums, compute, publication_gate(warehouse)
+    )
 
-    return skip_or_compute(context, warehouse, "marts/daily_orders", checksums, compute, gate)
+
+def publication_gate(warehouse: WarehouseResource):
+    """Refuse to publish days whose staged orders failed a blocking check."""
+
+    def gate(keys: list[str]) -> None:
+        runs = staged_by_run(warehouse, "staging/orders", keys)
+        audit.assert_publishable(warehouse, "staging/orders", runs)
+
+    return gate
 
 
 ASSETS = [landing_orders, staging_orders, curated_orders, marts_daily_orders]

@@ -1,0 +1,1 @@
+"""Sensors and schedules that launch the pipelines; safe to fire twice."""

@@ -1,0 +1,106 @@
+"""On a real `dagster dev` daemon: the landing sensor, and UI backfills (normal, again, forced)."""
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from platform_assets.sample import SampleSpec, generate
+from tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, wait_for
+
+ASSETS = [["staging", "orders"], ["curated", "orders"], ["marts", "daily_orders"]]
+DATASETS = ["staging/orders", "curated/orders", "marts/daily_orders"]
+WEEK = [(dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(7)]
+RUN_TIMEOUT_S = 240
+MAX_PARTITIONS_PER_RUN = 3  # a 7-day backfill runs as ranges of 3, 3 and 1 days
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(tmp_path_factory):
+    limits = {"PLATFORM_MAX_PARTITIONS_PER_RUN": str(MAX_PARTITIONS_PER_RUN)}
+    server = DagsterDev(tmp_path_factory.mktemp("daemon"), limits).start()
+    yield server
+    server.stop()
+
+
+def ledger(server: DagsterDev, run_ids: list[str]) -> list[tuple]:
+    con = duckdb.connect(str(server.data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "SELECT dataset, partition, status, forced FROM platform.pipeline_runs "
+            "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY dataset, partition",
+            [run_ids],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def finished_backfill(server: DagsterDev, backfill_id: str) -> list[dict]:
+    status = wait_for(
+        lambda: (
+            server.backfill_status(backfill_id) not in {"REQUESTED", "CANCELING"}
+            and server.backfill_status(backfill_id)
+        ),
+        RUN_TIMEOUT_S,
+        f"backfill {backfill_id}",
+    )
+    runs = server.runs({"dagster/backfill": backfill_id})
+    assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, (status, runs)
+    assert runs and {r["status"] for r in runs} == {"SUCCESS"}
+    return runs
+
+
+def test_sensor_publishes_new_landing_days(dagster_dev):
+    generate(SampleSpec(dt.date(2024, 1, 1), 2, 100, 42), dagster_dev.data_dir)
+
+    def sensor_runs_done():
+        runs = dagster_dev.runs({"dagster/sensor_name": "orders_landing_sensor"})
+        failed = [r for r in runs if r["status"] in {"FAILURE", "CANCELED"}]
+        assert not failed, failed
+        return len(runs) == 2 and all(r["status"] == "SUCCESS" for r in runs) and runs
+
+    runs = wait_for(sensor_runs_done, RUN_TIMEOUT_S, "two sensor runs to succeed")
+    partitions = sorted(
+        next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs
+    )
+    assert partitions == WEEK[:2]
+    rows = ledger(dagster_dev, [r["runId"] for r in runs])
+    assert {(d, p) for d, p, s, _ in rows if s == "succeeded"} == {
+        (d, p) for d in DATASETS for p in WEEK[:2]
+    }
+
+
+def test_ui_backfills_normal_again_and_forced(dagster_dev):
+    """Asset backfill, job backfill, forced asset backfill: ranges of up to 3 days per run."""
+    asset_backfill = {
+        "assetSelection": [{"path": path} for path in ASSETS],
+        "partitionNames": WEEK,
+    }
+    first = finished_backfill(dagster_dev, dagster_dev.launch_backfill(asset_backfill))
+    first_rows = ledger(dagster_dev, [r["runId"] for r in first])
+    assert {(p, s) for d, p, s, _ in first_rows if d == "staging/orders"} == {
+        *((p, "skipped") for p in WEEK[:2]),
+        *((p, "succeeded") for p in WEEK[2:]),
+    }
+
+    job_backfill = {
+        "selector": {
+            "partitionSetName": "orders_daily_job_partition_set",
+            "repositorySelector": {
+                "repositoryLocationName": LOCATION,
+                "repositoryName": REPOSITORY,
+            },
+        },
+        "partitionNames": WEEK,
+    }
+    again = finished_backfill(dagster_dev, dagster_dev.launch_backfill(job_backfill))
+    assert len(again) == 3
+    again_rows = ledger(dagster_dev, [r["runId"] for r in again])
+    assert len(again_rows) == 3 * 7
+    assert {s for _, _, s, _ in again_rows} == {"skipped"}
+
+    forced_params = {**asset_backfill, "tags": [{"key": "platform/force", "value": "true"}]}
+    forced = finished_backfill(dagster_dev, dagster_dev.launch_backfill(forced_params))
+    forced_rows = ledger(dagster_dev, [r["runId"] for r in forced])
+    assert len(forced_rows) == 3 * 7
+    assert {(s, f) for _, _, s, f in forced_rows} == {("succeeded", True)}
