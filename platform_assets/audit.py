@@ -18,7 +18,7 @@ import polars as pl
 
 from platform_assets.io.metadata import markdown_preview
 from platform_assets.ledger import Ledger
-from platform_assets.warehouse import WarehouseResource
+from platform_assets.warehouse_resource import WarehouseResource
 
 ERROR, WARN = "ERROR", "WARN"
 SAMPLE_ROWS = 5

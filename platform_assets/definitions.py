@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from platform_assets.automation.late_changes import build_late_changes_sensor
 from platform_assets.automation.schedules import build_daily_schedule
 from platform_assets.automation.sensors import build_landing_sensor
 from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
@@ -11,7 +12,7 @@ from platform_assets.datasets.orders.assets import DAILY
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
 from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.settings import Settings, load_settings
-from platform_assets.warehouse import WarehouseResource
+from platform_assets.warehouse_resource import WarehouseResource
 
 orders_daily_job = dg.define_asset_job(
     name="orders_daily_job",
@@ -46,7 +47,15 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors=[
             build_landing_sensor(
                 "orders_landing_sensor", "orders", orders_daily_job, settings.sensor_interval_s
-            )
+            ),
+            build_late_changes_sensor(
+                "orders_late_changes_sensor",
+                source_dataset="curated/orders",
+                source_table="curated.orders",
+                day_column="created_at",
+                mart_key=dg.AssetKey(["marts", "daily_orders"]),
+                interval_s=settings.sensor_interval_s,
+            ),
         ],
         schedules=[build_daily_schedule(orders_daily_job)],
         resources=build_resources(settings),

@@ -16,9 +16,10 @@ import polars as pl
 
 from platform_assets.fingerprint import combine_fingerprints
 from platform_assets.ledger import FAILED, Attempt, Ledger, PublishedVersion
-from platform_assets.warehouse import WarehouseResource
+from platform_assets.warehouse_resource import WarehouseResource
 
 FORCE_TAG = "platform/force"
+REASON_TAG = "platform/recompute_reason"
 SKIPPED_KEY = "platform/skipped"
 _FINISHED_RUN = {
     dg.DagsterRunStatus.SUCCESS,
@@ -140,9 +141,11 @@ def skip_or_compute(
     reason = (
         "forced (platform/force=true)" if forced else _change_reason(published, checksums, version)
     )
+    if context.run.tags.get(REASON_TAG):
+        reason = f"{context.run.tags[REASON_TAG]}; {reason}"
     context.log.info(f"{dataset} {', '.join(todo)}: computing, {reason}")
     attempts = ledger.begin(
-        context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced
+        context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced, note=reason
     )
     try:
         if gate:

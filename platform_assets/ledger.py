@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from platform_assets.warehouse import WarehouseResource, connect, query_frame
+from platform_assets.warehouse import connect, query_frame
+from platform_assets.warehouse_resource import WarehouseResource
 
 TABLE = "platform.pipeline_runs"
 STARTED, SUCCEEDED, SKIPPED, FAILED = "started", "succeeded", "skipped", "failed"
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS platform.pipeline_runs (
     note VARCHAR,
     PRIMARY KEY (run_id, dataset, partition, attempt)
 );
+ALTER TABLE platform.pipeline_runs ADD COLUMN IF NOT EXISTS changed_days VARCHAR;
 """
 
 
@@ -139,13 +141,16 @@ class Ledger:
         checksums: dict[str, str],
         code_version: str,
         forced: bool,
+        note: str | None = None,
     ) -> list[Attempt]:
-        """Insert a ``started`` row per partition and return the attempts."""
+        """Insert a ``started`` row per partition (``note``: why it is computed)."""
         with self.warehouse.connect() as con:
             ensure_ledger(con)
             con.execute("BEGIN TRANSACTION")
             attempts = [
-                _insert_attempt(con, run_id, dataset, key, checksums[key], code_version, forced)
+                _insert_attempt(
+                    con, run_id, dataset, key, checksums[key], code_version, forced, note=note
+                )
                 for key in sorted(checksums)
             ]
             con.execute("COMMIT")
@@ -160,8 +165,12 @@ class Ledger:
         output_checksums: dict[str, str] | None = None,
         error: str | None = None,
         note: str | None = None,
+        changed_days: list[str] | None = None,
     ) -> None:
-        """Close attempts as ``succeeded``, ``skipped`` or ``failed``, in one transaction."""
+        """Close attempts as ``succeeded``, ``skipped`` or ``failed``, in one transaction.
+
+        ``changed_days`` lists the business days a merge changed (stored comma-separated).
+        """
         rows_in, rows_written = rows_in or {}, rows_written or {}
         output_checksums = output_checksums or {}
         with self.warehouse.connect() as con:
@@ -171,7 +180,8 @@ class Ledger:
                 key = attempt.partition
                 con.execute(
                     "UPDATE platform.pipeline_runs SET status = ?, completed_at = ?, "
-                    "rows_in = ?, rows_written = ?, output_checksum = ?, error = ?, note = ? "
+                    "rows_in = ?, rows_written = ?, output_checksum = ?, error = ?, "
+                    "note = coalesce(?, note), changed_days = ? "
                     "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ?",
                     [
                         status,
@@ -181,6 +191,7 @@ class Ledger:
                         output_checksums.get(key),
                         error[:MAX_ERROR_CHARS] if error else None,
                         note,
+                        ",".join(changed_days) if changed_days is not None else None,
                         attempt.run_id,
                         attempt.dataset,
                         key,

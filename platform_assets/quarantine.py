@@ -10,7 +10,7 @@ import polars as pl
 
 from platform_assets.io.strategies import overwrite_partition
 from platform_assets.partitions import validate_partition_key
-from platform_assets.warehouse import WarehouseResource
+from platform_assets.warehouse_resource import WarehouseResource
 
 
 def replace_quarantine(

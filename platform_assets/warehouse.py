@@ -1,4 +1,9 @@
-"""Short-lived, retrying connections to the DuckDB warehouse file."""
+"""Short-lived, retrying connections to the DuckDB warehouse file.
+
+The write path (``connect`` and the write strategies) does not import Dagster,
+so writer processes start fast; the Dagster resource around :func:`connect` is
+:class:`platform_assets.warehouse_resource.WarehouseResource`.
+"""
 
 import random
 import time
@@ -6,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import polars as pl
 
@@ -33,15 +37,19 @@ def _is_lock_error(exc: Exception) -> bool:
 
 
 @contextmanager
-def connect(path: Path, timeout_s: float = 120.0, read_only: bool = False):
+def connect(
+    path: Path, timeout_s: float = 120.0, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path``, retrying with jittered backoff while another process holds the lock.
 
     The connection is always closed on exit, also when the body raises, so a
-    failed write never leaves the file locked.
+    failed write never leaves the file locked. After ``timeout_s`` seconds of
+    waiting, :class:`WarehouseLockTimeout` is raised.
     """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
-    delay = 0.05
+    delay = 0.01
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only and path.exists())
@@ -49,29 +57,17 @@ def connect(path: Path, timeout_s: float = 120.0, read_only: bool = False):
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise WarehouseLockTimeout(
-                    f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s: {exc}"
+                    f"warehouse {path} stayed locked by another process for {timeout_s:g}s: {exc}"
                 ) from exc
-            time.sleep(delay * (0.5 + _jitter.random()))
-            delay = min(delay * 2, 2.0)
+            time.sleep(min(remaining, delay * (0.5 + _jitter.random())))
+            delay = min(delay * 2, 0.25)
     try:
         yield con
     finally:
         con.close()
-
-
-class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file: hands out short-lived connections that retry on lock."""
-
-    path: str
-    lock_timeout_s: float = 120.0
-
-    @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection that is closed when the block ends."""
-        with connect(Path(self.path), self.lock_timeout_s, read_only=read_only) as con:
-            yield con
 
 
 def query_frame(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -38,7 +39,8 @@ class LocalLake:
         """Write to a temporary sibling, fsync it, rename it over the old file, fsync the folder."""
         path = self._path(relpath)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # unique per process and thread, so concurrent writers never share a temp file
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             frame.write_parquet(tmp, compression="zstd", statistics=True)
             with open(tmp, "rb+") as handle:

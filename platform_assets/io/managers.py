@@ -17,6 +17,7 @@ import polars as pl
 from platform_assets.fingerprint import file_checksum
 from platform_assets.idempotency import Publication, fail_attempts
 from platform_assets.io.lake import LocalLake
+from platform_assets.io.merge_impact import changed_days
 from platform_assets.io.metadata import count_by_day, frame_metadata
 from platform_assets.io.strategies import (
     WriteResult,
@@ -26,13 +27,15 @@ from platform_assets.io.strategies import (
 )
 from platform_assets.ledger import SUCCEEDED, Ledger
 from platform_assets.partitions import validate_partition_key
-from platform_assets.warehouse import WarehouseResource, qualified, query_frame, quote_ident
+from platform_assets.warehouse import qualified, query_frame, quote_ident
+from platform_assets.warehouse_resource import WarehouseResource
 
 PARTITION_COLUMN = "platform/partition_column"
 TABLE = "platform/table"
 WRITE_STRATEGY = "platform/write_strategy"
 KEY = "platform/key"
 ORDER_BY = "platform/order_by"
+IMPACT_DAY = "platform/impact_day_column"
 
 
 def lake_output(partition_column: str) -> dict[str, str]:
@@ -46,8 +49,13 @@ def warehouse_output(
     partition_column: str | None = None,
     key: list[str] | None = None,
     order_by: list[str] | None = None,
+    impact_day_column: str | None = None,
 ) -> dict[str, str]:
-    """Definition metadata for an asset published to a warehouse table."""
+    """Definition metadata for an asset published to a warehouse table.
+
+    ``impact_day_column`` (merge only): record which days, by this column, each
+    merge changed, so downstream per-day partitions can be recomputed.
+    """
     meta = {TABLE: table, WRITE_STRATEGY: strategy.value}
     if partition_column:
         meta[PARTITION_COLUMN] = partition_column
@@ -55,6 +63,8 @@ def warehouse_output(
         meta[KEY] = ",".join(key)
     if order_by:
         meta[ORDER_BY] = ",".join(order_by)
+    if impact_day_column:
+        meta[IMPACT_DAY] = impact_day_column
     return meta
 
 
@@ -162,19 +172,29 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         table = meta[TABLE]
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
         ledger = Ledger(self.warehouse)
+        days: list[str] | None = None
         try:
             with self.warehouse.connect() as con:
                 if strategy is WriteStrategy.OVERWRITE_PARTITION:
                     result = _overwrite_each(con, table, obj, meta[PARTITION_COLUMN])
                 else:
-                    result = merge_upsert(
-                        con, table, obj.frame, meta[KEY].split(","), meta[ORDER_BY].split(",")
-                    )
+                    key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
+                    if IMPACT_DAY in meta:
+                        impact = changed_days(
+                            con, table, obj.frame, key, order_by, meta[IMPACT_DAY]
+                        )
+                        days = [day.isoformat() for day in impact]
+                    result = merge_upsert(con, table, obj.frame, key, order_by)
                 total = con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
         except Exception as exc:
             fail_attempts(ledger, obj.attempts, exc)
             raise
-        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, _rows_per_partition(obj, meta, result))
+        rows_written = _rows_per_partition(obj, meta, result)
+        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, rows_written, changed_days=days)
+        if days is not None:
+            context.add_output_metadata(
+                {"changed_business_days": ", ".join(days) or "none", "days_changed": len(days)}
+            )
         context.add_output_metadata(
             {
                 **frame_metadata(obj.frame, table),

@@ -7,17 +7,21 @@ where an incoming row wins only if it is newer by its ordering columns.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 import duckdb
 import polars as pl
 
-from platform_assets.io.table_schema import ensure_table
+from platform_assets.io.table_schema import ensure_table, existing_columns
 from platform_assets.warehouse import qualified, quote_ident
 
 _INCOMING = "platform_incoming"
+_T = TypeVar("_T")
 
 
 class WriteStrategy(StrEnum):
@@ -41,21 +45,39 @@ class WriteResult:
     columns_added: list[str]
 
 
-def _register(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+def _transaction(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, body: Callable[[], _T]) -> _T:
+    """Run ``body`` with ``frame`` registered as the incoming relation, in one transaction.
+
+    On any failure the transaction is rolled back and the original error is
+    raised (a failing ROLLBACK, e.g. after a failed COMMIT that already ended
+    the transaction, does not mask it).
+    """
     con.register(_INCOMING, frame.to_arrow())
-
-
-def _transaction(con: duckdb.DuckDBPyConnection, body):
-    con.execute("BEGIN TRANSACTION")
     try:
-        result = body()
-        con.execute("COMMIT")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = body()
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
         return result
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         con.unregister(_INCOMING)
+
+
+def _require_columns(table: str, frame: pl.DataFrame, columns: list[str], role: str) -> None:
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise ValueError(f"{table}: {role} column(s) {', '.join(absent)} missing from the output")
+
+
+def _describe_window(start: dt.date, end: dt.date) -> str:
+    last = end - dt.timedelta(days=1)
+    if last == start:
+        return f"partition {start.isoformat()}"
+    return f"partitions {start.isoformat()}..{last.isoformat()}"
 
 
 def overwrite_partition(
@@ -68,9 +90,13 @@ def overwrite_partition(
     """Replace the rows with ``window[0] <= partition_column < window[1]`` by ``frame``.
 
     Delete and insert share one transaction; rows are inserted by column name.
-    An empty ``frame`` deliberately leaves the window empty.
+    An empty ``frame`` deliberately leaves the window empty. Rows outside the
+    window (or with no partition value) are rejected before anything is touched.
     """
     start, end = window
+    if not start < end:
+        raise ValueError(f"{table}: empty partition window [{start}, {end})")
+    _require_columns(table, frame, [partition_column], "partition")
     outside = frame.filter(
         pl.col(partition_column).is_null()
         | (pl.col(partition_column) < start)
@@ -78,11 +104,10 @@ def overwrite_partition(
     )
     if outside.height:
         raise PartitionWindowError(
-            f"{table}: {outside.height} row(s) fall outside partition "
-            f"[{start.isoformat()}, {end.isoformat()}) on column {partition_column}, "
+            f"{table}: {outside.height} row(s) fall outside {_describe_window(start, end)} "
+            f"([{start.isoformat()}, {end.isoformat()}) on column {partition_column}), "
             f"e.g. {outside[partition_column][0]!r}"
         )
-    _register(con, frame)
 
     def body() -> WriteResult:
         added = ensure_table(con, table, frame.schema)
@@ -97,7 +122,7 @@ def overwrite_partition(
         )
         return WriteResult(frame.height, deleted, frame.height, added)
 
-    return _transaction(con, body)
+    return _transaction(con, frame, body)
 
 
 def merge_upsert(
@@ -109,19 +134,28 @@ def merge_upsert(
 ) -> WriteResult:
     """Merge ``frame`` into ``table`` on ``key``; a row wins only if newer by ``order_by``.
 
-    Deletes are expected as tombstone rows (a flag column), so a replay in any
-    order converges on the same state. Refuses to run without a key, and
+    "Newer" is a total order, so replays in any order converge: the tuple
+    (``order_by``..., then every remaining column in the table's column order)
+    compared lexicographically, NULL lowest; the same final tie-break as the
+    staging dedupe. Deletes are expected as tombstone rows (a flag column) and
+    follow the same rule. Refuses to run without a key, with NULL keys, and
     without unique keys in ``frame``.
     """
     if not key:
         raise ValueError(f"{table}: merge_upsert needs a business key")
     if not order_by:
         raise ValueError(f"{table}: merge_upsert needs ordering columns")
+    _require_columns(table, frame, key, "key")
+    _require_columns(table, frame, order_by, "ordering")
+    if set(key) & set(order_by):
+        raise ValueError(f"{table}: key {key} and ordering {order_by} overlap")
+    null_keys = frame.filter(pl.any_horizontal(pl.col(key).is_null())).height
+    if null_keys:
+        raise ValueError(f"{table}: merge input has {null_keys} row(s) with a NULL key {key}")
     if frame.select(key).is_duplicated().any():
         raise ValueError(f"{table}: merge input has duplicate keys on {key}; dedupe first")
-    _register(con, frame)
     on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
-    newer = _lexicographic_greater([quote_ident(c) for c in order_by])
+    fixed = {c.lower() for c in [*key, *order_by]}
     updates = ", ".join(
         f"{quote_ident(c)} = s.{quote_ident(c)}" for c in frame.columns if c not in key
     )
@@ -129,6 +163,8 @@ def merge_upsert(
 
     def body() -> WriteResult:
         added = ensure_table(con, table, frame.schema)
+        rest = [c for c in existing_columns(con, table) if c.lower() not in fixed]
+        newer = _newer([quote_ident(c) for c in [*order_by, *rest]])
         changed = con.execute(
             f"MERGE INTO {qualified(table)} AS t "  # noqa: S608
             f"USING (SELECT {names} FROM {_INCOMING}) AS s ON {on} "
@@ -137,13 +173,17 @@ def merge_upsert(
         ).fetchone()[0]
         return WriteResult(frame.height, 0, changed, added)
 
-    return _transaction(con, body)
+    return _transaction(con, frame, body)
 
 
-def _lexicographic_greater(columns: list[str]) -> str:
-    """SQL for (s.c1, s.c2, ...) > (t.c1, t.c2, ...), null-safe on the target side."""
-    head, *rest = columns
-    greater = f"(s.{head} > t.{head} OR t.{head} IS NULL)"
-    if not rest:
-        return greater
-    return f"({greater} OR (s.{head} = t.{head} AND {_lexicographic_greater(rest)}))"
+def _newer(columns: list[str]) -> str:
+    """SQL for (s.c1, s.c2, ...) > (t.c1, t.c2, ...) lexicographically, NULL lowest.
+
+    Never NULL itself, so a tie on every column means "not newer".
+    """
+    condition = "FALSE"
+    for col in reversed(columns):
+        s, t = f"s.{col}", f"t.{col}"
+        greater = f"({s} IS NOT NULL AND ({t} IS NULL OR {s} > {t}))"
+        condition = f"({greater} OR ({s} IS NOT DISTINCT FROM {t} AND {condition}))"
+    return condition

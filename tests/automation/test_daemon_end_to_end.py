@@ -104,3 +104,41 @@ def test_ui_backfills_normal_again_and_forced(dagster_dev):
     forced_rows = ledger(dagster_dev, [r["runId"] for r in forced])
     assert len(forced_rows) == 3 * 7
     assert {(s, f) for _, _, s, f in forced_rows} == {("succeeded", True)}
+
+
+def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
+    con = duckdb.connect(str(dagster_dev.data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        order_id, customer, amount, currency, created = con.execute(
+            "SELECT order_id, customer_id, amount, currency, created_at FROM curated.orders "
+            "WHERE NOT is_deleted AND created_at < '2024-01-02' ORDER BY order_id LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    late = (
+        f"U,999999999999999,{order_id},{customer},refunded,{amount},{currency},"
+        f"{created:%Y-%m-%d %H:%M:%S.%f},2024-01-08 12:00:00.000000"
+    )
+    folder = dagster_dev.data_dir / "landing" / "orders" / "dt=2024-01-08"
+    folder.mkdir(parents=True)
+    header = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
+    (folder / "cdc-late.csv").write_text(f"{header}\n{late}\n")
+
+    reason = {"platform/recompute_reason": "late changes from landing day(s) 2024-01-08"}
+
+    def late_run_finished():
+        runs = dagster_dev.runs({"dagster/sensor_name": "orders_late_changes_sensor", **reason})
+        return runs if runs and all(r["status"] in {"SUCCESS", "FAILURE"} for r in runs) else None
+
+    runs = wait_for(late_run_finished, RUN_TIMEOUT_S, "the late-changes sensor's run")
+    assert [r["status"] for r in runs] == ["SUCCESS"]
+    rows = ledger(dagster_dev, [runs[0]["runId"]])
+    assert rows == [("marts/daily_orders", "2024-01-01", "succeeded", False)]
+    con = duckdb.connect(str(dagster_dev.data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        note = con.execute(
+            "SELECT note FROM platform.pipeline_runs WHERE run_id = ?", [runs[0]["runId"]]
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert note.startswith("late changes from landing day(s) 2024-01-08")

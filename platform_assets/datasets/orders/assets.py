@@ -25,7 +25,8 @@ from platform_assets.partitions import (
 )
 from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import LakeResource, LandingResource
-from platform_assets.warehouse import WarehouseResource, qualified, query_frame
+from platform_assets.warehouse import qualified, query_frame
+from platform_assets.warehouse_resource import WarehouseResource
 
 GROUP = "orders"
 WAREHOUSE_POOL = "warehouse"
@@ -135,6 +136,7 @@ def staging_orders(
         WriteStrategy.MERGE_UPSERT,
         key=schema.BUSINESS_KEY,
         order_by=schema.ORDERING,
+        impact_day_column="created_at",
     ),
     code_version="1",
     pool=WAREHOUSE_POOL,

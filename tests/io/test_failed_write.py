@@ -1,0 +1,153 @@
+"""A write that fails between its DELETE and its INSERT changes nothing and frees the file.
+
+The published table declares ``amount`` NOT NULL, so a frame with one missing
+amount passes the Python-side checks and the schema check, its DELETE runs, and
+DuckDB rejects its INSERT: a real failure inside the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.io.strategies import merge_upsert, overwrite_partition
+from platform_assets.warehouse import connect
+from tests.io.workload import (
+    CURRENT,
+    CURRENT_KEY,
+    MART,
+    MART_KEY,
+    ORDERING,
+    entity_rows,
+    frame_checksum,
+    mart_rows,
+    table_checksum,
+)
+from tests.io.writer_child import CRASH_DAY, fail_then_wait, materialize
+
+ROWS = 20_000
+WINDOW = (CRASH_DAY, CRASH_DAY + dt.timedelta(days=1))
+COLUMNS = mart_rows(CRASH_DAY, 0, 1).columns
+
+
+def _create_mart(db) -> None:
+    with connect(db) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute(
+            "CREATE TABLE marts.daily_lines (business_date DATE, line_id BIGINT, "
+            "customer_id BIGINT, status VARCHAR, currency VARCHAR, amount DECIMAL(18,2) NOT NULL)"
+        )
+        for day in (CRASH_DAY - dt.timedelta(days=1), CRASH_DAY):
+            frame = mart_rows(day, 0, ROWS)
+            overwrite_partition(con, MART, frame, "business_date", (day, day + dt.timedelta(1)))
+
+
+def _day_checksum(con, day: dt.date) -> tuple[int, str]:
+    return table_checksum(con, MART, COLUMNS, MART_KEY, ("business_date", "=", day))
+
+
+def test_insert_failure_after_delete_keeps_the_partition_and_frees_the_file(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    _create_mart(db)
+    ctx = multiprocessing.get_context("spawn")
+    results, release, go = ctx.Queue(), ctx.Event(), ctx.Event()
+    failing = ctx.Process(target=fail_then_wait, args=(str(db), 1, ROWS, results, release))
+    failing.start()
+    try:
+        outcome = results.get(timeout=60)
+        assert outcome[0] == "failed", outcome
+        assert outcome[1] == "ConstraintException" and "NOT NULL" in outcome[2], outcome
+        assert failing.is_alive()  # the lock must be gone although the process lives on
+
+        # no retry here: the file must be openable right now
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert _day_checksum(con, CRASH_DAY) == frame_checksum(
+                mart_rows(CRASH_DAY, 0, ROWS), MART_KEY
+            )
+        finally:
+            con.close()
+
+        # another process opens it for writing with a short lock timeout and writes
+        go.set()
+        writer = ctx.Process(
+            target=materialize,
+            args=(str(db), "overwrite", CRASH_DAY.isoformat(), 2, ROWS, go, results, 2.0),
+        )
+        writer.start()
+        assert results.get(timeout=60)[0] == "ready"
+        done = results.get(timeout=60)
+        writer.join(timeout=60)
+        assert done[0] == "done", done
+        assert done[3] < 1.0, f"waited {done[3]:.2f}s for a lock nobody should hold"
+        assert writer.exitcode == 0
+    finally:
+        release.set()
+        failing.join(timeout=60)
+    with connect(db, read_only=True) as con:
+        assert _day_checksum(con, CRASH_DAY) == frame_checksum(
+            mart_rows(CRASH_DAY, 2, ROWS), MART_KEY
+        )
+        neighbour = CRASH_DAY - dt.timedelta(days=1)
+        assert _day_checksum(con, neighbour) == frame_checksum(
+            mart_rows(neighbour, 0, ROWS), MART_KEY
+        )
+
+
+def test_failed_overwrite_raises_the_real_error_and_closes_the_connection(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    _create_mart(db)
+    frame = mart_rows(CRASH_DAY, 1, ROWS).with_columns(
+        amount=pl.when(pl.col("line_id") == 5).then(None).otherwise(pl.col("amount")),
+        extra=pl.lit("new column"),
+    )
+    with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        with connect(db) as con:
+            overwrite_partition(con, MART, frame, "business_date", WINDOW)
+    with pytest.raises(duckdb.ConnectionException):
+        con.execute("SELECT 1")  # closed by connect() although the body raised
+    with connect(db, timeout_s=1) as con:
+        assert _day_checksum(con, CRASH_DAY) == frame_checksum(
+            mart_rows(CRASH_DAY, 0, ROWS), MART_KEY
+        )
+        columns = [r[0] for r in con.execute("DESCRIBE marts.daily_lines").fetchall()]
+        assert "extra" not in columns  # the ALTER TABLE was rolled back with the rest
+        # the same connection is clean afterwards: no open transaction, no leftover relation
+        with pytest.raises(duckdb.ConstraintException):
+            overwrite_partition(con, MART, frame, "business_date", WINDOW)
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT * FROM platform_incoming")
+        result = overwrite_partition(
+            con, MART, mart_rows(CRASH_DAY, 1, ROWS), "business_date", WINDOW
+        )
+        assert (result.rows_deleted, result.rows_in) == (ROWS, ROWS + ROWS // 100)
+        assert _day_checksum(con, CRASH_DAY) == frame_checksum(
+            mart_rows(CRASH_DAY, 1, ROWS), MART_KEY
+        )
+
+
+def test_failed_merge_keeps_the_old_state(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    columns = entity_rows(0, 0, 1).columns
+    with connect(db) as con:
+        con.execute("CREATE SCHEMA curated")
+        con.execute(
+            "CREATE TABLE curated.entities (entity_id BIGINT, customer_id BIGINT, "
+            "status VARCHAR NOT NULL, amount DECIMAL(18,2), updated_at TIMESTAMP, seq BIGINT, "
+            "is_deleted BOOLEAN)"
+        )
+        merge_upsert(con, CURRENT, entity_rows(0, 0, ROWS), CURRENT_KEY, ORDERING)
+    batch = entity_rows(1, ROWS // 2, ROWS + ROWS // 2).with_columns(
+        status=pl.when(pl.col("entity_id") == ROWS).then(None).otherwise(pl.col("status"))
+    )
+    with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        with connect(db) as con:
+            merge_upsert(con, CURRENT, batch, CURRENT_KEY, ORDERING)
+    with connect(db, timeout_s=1) as con:
+        assert table_checksum(con, CURRENT, columns, CURRENT_KEY) == frame_checksum(
+            entity_rows(0, 0, ROWS), CURRENT_KEY
+        )

@@ -1,0 +1,214 @@
+"""Late-arriving data: a late change recomputes exactly the mart days it affects."""
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tests.conftest import read_table
+
+HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
+MART = dg.AssetKey(["marts", "daily_orders"])
+
+
+def event(op, seq, order, status, amount, created, updated, currency="USD") -> str:
+    return f"{op},{seq},{order},7,{status},{amount},{currency},{created}.000000,{updated}.000000"
+
+
+DAY1 = [
+    event("I", 1, 1, "placed", "10.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00"),
+    event("I", 2, 2, "placed", "20.00", "2024-01-01 09:00:00", "2024-01-01 09:00:00"),
+    event("U", 3, 2, "paid", "20.00", "2024-01-01 09:00:00", "2024-01-01 10:00:00"),
+]
+DAY2 = [event("I", 4, 3, "placed", "30.00", "2024-01-02 08:00:00", "2024-01-02 08:00:00")]
+DAY3 = [
+    event("I", 5, 4, "placed", "40.00", "2024-01-03 08:00:00", "2024-01-03 08:00:00"),
+    event("U", 6, 1, "refunded", "10.00", "2024-01-01 08:00:00", "2024-01-03 09:00:00"),
+]
+
+
+def land(settings, day: str, rows: list[str], name: str = "cdc-00001.csv") -> None:
+    folder = settings.landing_dir / "orders" / f"dt={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text("\n".join([HEADER, *rows]) + "\n")
+
+
+def all_events(settings) -> list[str]:
+    return [
+        line
+        for path in sorted((settings.landing_dir / "orders").rglob("*.csv"))
+        for line in path.read_text().splitlines()[1:]
+    ]
+
+
+def reference_marts(settings) -> pl.DataFrame:
+    """Daily figures computed independently from every landing event, in SQL."""
+    con = duckdb.connect()
+    try:
+        return con.sql(
+            """
+            WITH events AS (SELECT * FROM read_csv($glob, types = {
+                'amount': 'DECIMAL(18,2)', 'created_at': 'TIMESTAMP', 'updated_at': 'TIMESTAMP'})),
+            latest AS (SELECT *, row_number() OVER (
+                PARTITION BY order_id ORDER BY updated_at DESC, seq DESC) AS rn FROM events)
+            SELECT created_at::DATE AS business_date, status, currency,
+                   count(*)::BIGINT AS orders, sum(amount)::DECIMAL(18,2) AS revenue
+            FROM latest WHERE rn = 1 AND op <> 'D' GROUP BY ALL ORDER BY ALL
+            """,
+            params={"glob": f"{settings.landing_dir}/orders/*/*.csv"},
+        ).pl()
+    finally:
+        con.close()
+
+
+def marts(settings) -> pl.DataFrame:
+    return read_table(settings, "SELECT * FROM marts.daily_orders ORDER BY ALL")
+
+
+def ledger(settings) -> pl.DataFrame:
+    return read_table(
+        settings, "SELECT * FROM platform.pipeline_runs ORDER BY started_at, dataset, partition"
+    )
+
+
+@pytest.fixture
+def late_sensor(defs):
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = defs.resolve_sensor_def("orders_late_changes_sensor")
+    state = {"cursor": None}
+
+    def tick() -> list[dg.RunRequest]:
+        context = dg.build_sensor_context(
+            cursor=state["cursor"],
+            instance=instance,
+            definitions=defs,
+            resources={"warehouse": defs.resources["warehouse"]},
+        )
+        result = sensor.evaluate_tick(context)
+        state["cursor"] = result.cursor
+        return list(result.run_requests or [])
+
+    return tick
+
+
+@pytest.fixture
+def run_marts(defs):
+    job = defs.resolve_job_def("orders_daily_job").get_subset(asset_selection={MART})
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run(request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        result = job.execute_in_process(
+            partition_key=request.partition_key, tags=request.tags, instance=instance
+        )
+        assert result.success
+        return result
+
+    return run
+
+
+@pytest.fixture
+def three_days(settings, materialize_partition, late_sensor):
+    for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
+        land(settings, day, rows)
+        materialize_partition(day)
+    assert late_sensor() == []
+    land(settings, "2024-01-03", DAY3)
+    result = materialize_partition("2024-01-03")
+    return result
+
+
+def test_late_update_recomputes_exactly_the_affected_days(
+    settings, three_days, late_sensor, run_marts
+):
+    curated = ledger(settings).filter(pl.col("dataset") == "curated/orders")
+    assert curated["changed_days"].to_list() == [
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-01,2024-01-03",
+    ]
+    meta = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in three_days.get_asset_materialization_events()
+    }
+    assert meta["curated/orders"]["changed_business_days"].value == "2024-01-01, 2024-01-03"
+
+    requests = late_sensor()
+    assert [r.partition_key for r in requests] == ["2024-01-01"]
+    assert (
+        requests[0].tags["platform/recompute_reason"]
+        == "late changes from landing day(s) 2024-01-03"
+    )
+    assert requests[0].run_key.startswith("marts/daily_orders:2024-01-01:rows:2:hash:")
+
+    day2_before = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 2))
+    rows_before = ledger(settings).height
+    result = run_marts(requests[0])
+    new_rows = ledger(settings).slice(rows_before)
+    assert new_rows.select("dataset", "partition", "status").rows() == [
+        ("marts/daily_orders", "2024-01-01", "succeeded")
+    ]
+    assert new_rows["note"][0].startswith("late changes from landing day(s) 2024-01-03; ")
+    assert result.success
+    assert_frame_equal(marts(settings), reference_marts(settings))
+    assert_frame_equal(
+        marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 2)), day2_before
+    )
+    assert late_sensor() == []
+
+
+def test_redelivered_old_events_change_nothing_and_request_nothing(
+    settings, three_days, late_sensor, run_marts, materialize_partition
+):
+    for request in late_sensor():
+        run_marts(request)
+    curated_before = read_table(settings, "SELECT * FROM curated.orders ORDER BY order_id")
+    marts_before = marts(settings)
+    land(settings, "2024-01-04", DAY1 + DAY3)
+    materialize_partition("2024-01-04")
+    curated_row = ledger(settings).filter(
+        (pl.col("dataset") == "curated/orders") & (pl.col("partition") == "2024-01-04")
+    )
+    assert curated_row["changed_days"].to_list() == [""]
+    assert late_sensor() == []
+    assert_frame_equal(
+        read_table(settings, "SELECT * FROM curated.orders ORDER BY order_id"), curated_before
+    )
+    assert_frame_equal(marts(settings), marts_before)
+
+
+def test_late_delete_removes_the_order_and_older_events_do_not_revive_it(
+    settings, three_days, late_sensor, run_marts, materialize_partition
+):
+    for request in late_sensor():
+        run_marts(request)
+    delete = event("D", 7, 2, "paid", "20.00", "2024-01-01 09:00:00", "2024-01-04 08:00:00")
+    land(settings, "2024-01-04", [delete])
+    materialize_partition("2024-01-04")
+    requests = late_sensor()
+    assert [r.partition_key for r in requests] == ["2024-01-01"]
+    run_marts(requests[0])
+    day1 = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 1))
+    assert day1["orders"].sum() == 1
+    assert_frame_equal(marts(settings), reference_marts(settings))
+
+    stale = event("U", 3, 2, "shipped", "20.00", "2024-01-01 09:00:00", "2024-01-01 11:00:00")
+    land(settings, "2024-01-05", [stale])
+    materialize_partition("2024-01-05")
+    assert late_sensor() == []
+    revived = read_table(settings, "SELECT is_deleted FROM curated.orders WHERE order_id = 2")
+    assert revived["is_deleted"].to_list() == [True]
+    assert_frame_equal(marts(settings), reference_marts(settings))
+
+
+def test_replaying_all_days_in_reverse_gives_the_same_marts(
+    settings, three_days, late_sensor, run_marts, materialize_partition
+):
+    for request in late_sensor():
+        run_marts(request)
+    settled = marts(settings)
+    for day in ["2024-01-03", "2024-01-02", "2024-01-01"]:
+        materialize_partition(day, tags={"platform/force": "true"})
+    for request in late_sensor():
+        run_marts(request)
+    assert_frame_equal(marts(settings), settled)
