@@ -111,16 +111,20 @@ def reject_rate(rejected: int, total: int, threshold: float) -> CheckOutcome:
     return CheckOutcome("reject_rate", ERROR, rate <= threshold, rejected, detail)
 
 
-def row_count_near_trailing(rows: int, trailing: list[int], factor: float = 3.0) -> CheckOutcome:
-    """Row count within ``factor`` x of the median of the trailing partitions (WARN)."""
+def row_count_near_trailing(
+    rows: int, trailing: list[int], factor: float = 3.0, severity: str = WARN
+) -> CheckOutcome:
+    """Row count within ``factor`` x of the median of the trailing partitions."""
     if not trailing:
-        return CheckOutcome("row_count_vs_trailing", WARN, True, 0, "no trailing partitions yet")
+        return CheckOutcome(
+            "row_count_vs_trailing", severity, True, 0, "no trailing partitions yet"
+        )
     median = sorted(trailing)[len(trailing) // 2]
     low, high = median / factor, median * factor
     passed = low <= rows <= high
     detail = f"{rows} rows; trailing median {median} over {len(trailing)} partition(s)"
     detail += f"; expected {low:.0f}..{high:.0f}"
-    return CheckOutcome("row_count_vs_trailing", WARN, passed, 0 if passed else rows, detail)
+    return CheckOutcome("row_count_vs_trailing", severity, passed, 0 if passed else rows, detail)
 
 
 def check_specs(

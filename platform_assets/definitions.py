@@ -1,24 +1,42 @@
-"""The code location: assets, jobs and resources for the configured environment."""
-
-from __future__ import annotations
+"""The code location: assets, jobs, sensors, schedules and resources for the environment."""
 
 import dagster as dg
 
 from platform_assets.automation.late_changes import build_late_changes_sensor
 from platform_assets.automation.schedules import build_daily_schedule
 from platform_assets.automation.sensors import build_landing_sensor
+from platform_assets.datasets.customers.dataset import ASSETS as CUSTOMER_ASSETS
 from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
-from platform_assets.datasets.orders.assets import DAILY
+from platform_assets.datasets.orders.assets import DAILY_ORDERS
+from platform_assets.datasets.revenue import (
+    DAILY_REVENUE_BY_SEGMENT,
+    marts_daily_revenue_by_segment,
+)
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
+from platform_assets.pipeline import DAILY
 from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.settings import Settings, load_settings
 from platform_assets.warehouse_resource import WarehouseResource
 
+REVENUE = dg.AssetSelection.assets(marts_daily_revenue_by_segment)
+
 orders_daily_job = dg.define_asset_job(
     name="orders_daily_job",
-    selection=dg.AssetSelection.groups("orders"),
+    selection=dg.AssetSelection.groups("orders") | REVENUE,
     partitions_def=DAILY,
-    description="Stage, merge and publish one landing day of orders (staging -> curated -> marts).",
+    description=(
+        "Stage, merge and publish one landing day of orders: staging -> curated -> "
+        "marts/daily_orders and marts/daily_revenue_by_segment."
+    ),
+)
+customers_daily_job = dg.define_asset_job(
+    name="customers_daily_job",
+    selection=dg.AssetSelection.groups("customers") | REVENUE,
+    partitions_def=DAILY,
+    description=(
+        "Stage and publish one day's customer snapshot (overwrite), then that day's "
+        "marts/daily_revenue_by_segment."
+    ),
 )
 
 
@@ -41,23 +59,26 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All definitions of the platform for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
+    interval = settings.sensor_interval_s
     return dg.Definitions(
-        assets=ORDER_ASSETS,
-        jobs=[orders_daily_job],
+        assets=[*ORDER_ASSETS, *CUSTOMER_ASSETS, marts_daily_revenue_by_segment],
+        jobs=[orders_daily_job, customers_daily_job],
         sensors=[
+            build_landing_sensor("orders_landing_sensor", "orders", orders_daily_job, interval),
             build_landing_sensor(
-                "orders_landing_sensor", "orders", orders_daily_job, settings.sensor_interval_s
+                "customers_landing_sensor", "customers", customers_daily_job, interval
             ),
             build_late_changes_sensor(
                 "orders_late_changes_sensor",
                 source_dataset="curated/orders",
-                source_table="curated.orders",
-                day_column="created_at",
-                mart_key=dg.AssetKey(["marts", "daily_orders"]),
-                interval_s=settings.sensor_interval_s,
+                marts=[DAILY_ORDERS, DAILY_REVENUE_BY_SEGMENT],
+                interval_s=interval,
             ),
         ],
-        schedules=[build_daily_schedule(orders_daily_job)],
+        schedules=[
+            build_daily_schedule(orders_daily_job),
+            build_daily_schedule(customers_daily_job),
+        ],
         resources=build_resources(settings),
     )
 

@@ -12,7 +12,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from platform_assets.definitions import defs, orders_daily_job
+from platform_assets.definitions import defs
 from platform_assets.ledger import ensure_ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.settings import load_settings
@@ -20,21 +20,31 @@ from platform_assets.warehouse import connect, query_frame
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-DATASETS = ["staging/orders", "curated/orders", "marts/daily_orders"]
+DATASETS = [
+    "staging/customers",
+    "curated/customers_daily",
+    "staging/orders",
+    "curated/orders",
+    "marts/daily_orders",
+    "marts/daily_revenue_by_segment",
+]
+JOBS = ["customers_daily_job", "orders_daily_job"]
 
 
-def run_range(first: str, last: str, instance: dg.DagsterInstance, force: bool = False):
-    """Materialize the partitions ``first``..``last`` in one run of the orders job."""
+def run_range(
+    job_name: str, first: str, last: str, instance: dg.DagsterInstance, force: bool = False
+):
+    """Materialize the partitions ``first``..``last`` in one run of a job."""
     tags = {RANGE_START: first, RANGE_END: last}
     if force:
         tags["platform/force"] = "true"
-    job = defs.resolve_job_def(orders_daily_job.name)
+    job = defs.resolve_job_def(job_name)
     return job.execute_in_process(
         run_config=QUIET, instance=instance, tags=tags, raise_on_error=False
     )
 
 
-def run_summary(run_id: str) -> pl.DataFrame:
+def run_summary(run_ids: list[str]) -> pl.DataFrame:
     """One row per partition: each dataset's ledger status and rows in -> rows written."""
     settings = load_settings()
     with connect(settings.warehouse_path, settings.warehouse_lock_timeout_s) as con:
@@ -42,9 +52,10 @@ def run_summary(run_id: str) -> pl.DataFrame:
         rows = query_frame(
             con,
             "SELECT partition, dataset, status, rows_in, rows_written "
-            "FROM platform.pipeline_runs WHERE run_id = ? "
-            "QUALIFY row_number() OVER (PARTITION BY dataset, partition ORDER BY attempt DESC) = 1",
-            [run_id],
+            "FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
+            "QUALIFY row_number() OVER (PARTITION BY dataset, partition "
+            "ORDER BY started_at DESC, attempt DESC) = 1",
+            [run_ids],
         )
     counts = pl.format(
         "{} {}->{}",
@@ -69,13 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     last = first + dt.timedelta(days=args.days - 1)
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        result = run_range(first.isoformat(), last.isoformat(), instance, args.force)
+        results = [
+            run_range(job, first.isoformat(), last.isoformat(), instance, args.force)
+            for job in JOBS
+        ]
     elapsed = time.monotonic() - began
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
-        print(run_summary(result.run_id))
-    state = "succeeded" if result.success else "FAILED"
-    print(f"run {result.run_id} {state} in {elapsed:.1f}s (cells: ledger status, rows in->written)")
-    return 0 if result.success else 1
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
+        print(run_summary([r.run_id for r in results]))
+    for job, result in zip(JOBS, results, strict=True):
+        print(f"{job}: run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
+    print(f"total {elapsed:.1f}s (cells: ledger status, rows in -> rows written)")
+    return 0 if all(r.success for r in results) else 1
 
 
 if __name__ == "__main__":

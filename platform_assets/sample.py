@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ import numpy as np
 import polars as pl
 
 from platform_assets.partitions import validate_partition_key
+from platform_assets.sample_common import uniform_hash, write_atomic
+from platform_assets.sample_customers import write_customer_snapshot
 from platform_assets.settings import load_settings
 
 CDC_COLUMNS = [
@@ -71,11 +72,17 @@ class SampleSpec:
     orders_per_day: int
     seed: int
     fmt: str = "csv"
+    with_customers: bool = True
 
     @property
     def chunk_orders(self) -> int:
         """Orders per chunk: at least three files a day, at most 250k orders each."""
         return max(1, min(MAX_CHUNK_ORDERS, math.ceil(self.orders_per_day / MIN_FILES_PER_DAY)))
+
+    @property
+    def customers(self) -> int:
+        """Size of the customer universe: one customer per daily order, 200 to 100k."""
+        return min(CUSTOMERS, max(200, self.orders_per_day))
 
     @property
     def chunks_per_day(self) -> int:
@@ -87,34 +94,18 @@ def _day_code(day: dt.date) -> int:
     return (day - EPOCH).days
 
 
-def _mix(order_ids: np.ndarray, seed: int, salt: int) -> np.ndarray:
-    """A splitmix64 hash of (seed, salt, order_id): per-order attributes without state."""
-    with np.errstate(over="ignore"):
-        z = order_ids.astype(np.uint64) + np.uint64((seed * 1_000_003 + salt) % 2**64)
-        z = z * np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def _uniform(order_ids: np.ndarray, seed: int, salt: int, low: int, high: int) -> np.ndarray:
-    """A per-order integer in ``[low, high)`` derived from the order id."""
-    span = np.uint64(high - low)
-    return (_mix(order_ids, seed, salt) % span).astype(np.int64) + low
-
-
 def _rng(seed: int, *parts: int) -> np.random.Generator:
     return np.random.default_rng([seed, *parts])
 
 
-def _orders(order_ids: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def _orders(order_ids: np.ndarray, seed: int, customers: int) -> dict[str, np.ndarray]:
     """The immutable attributes of orders, each a pure function of (seed, order_id)."""
     day_code = order_ids // ORDER_ID_STRIDE
-    created = day_code * US_PER_DAY + _uniform(order_ids, seed, 1, 0, 80_000 * 10**6)
+    created = day_code * US_PER_DAY + uniform_hash(order_ids, seed, 1, 0, 80_000 * 10**6)
     return {
         "order_id": order_ids,
-        "customer_id": _uniform(order_ids, seed, 2, 1, CUSTOMERS + 1),
-        "cents": _uniform(order_ids, seed, 3, 500, 50_000),
+        "customer_id": uniform_hash(order_ids, seed, 2, 1, customers + 1),
+        "cents": uniform_hash(order_ids, seed, 3, 500, 50_000),
         "created_us": created,
     }
 
@@ -141,15 +132,15 @@ def _chunk_events(spec: SampleSpec, day: dt.date, chunk: int) -> pl.DataFrame:
     count = min(spec.chunk_orders, spec.orders_per_day - first)
     local = np.arange(first, first + count, dtype=np.int64)
     ids = _day_code(day) * ORDER_ID_STRIDE + local
-    orders = _orders(ids, spec.seed)
+    orders = _orders(ids, spec.seed, spec.customers)
     created = orders["created_us"]
     seq_base = _day_code(day) * SEQ_DAY_STRIDE + local * 4
-    has_update = _uniform(ids, spec.seed, 4, 0, 1000) < UPDATE_RATE * 1000
-    tie = _uniform(ids, spec.seed, 5, 0, 1000) < TIE_RATE * 1000
-    update_at = np.where(tie, created, created + _uniform(ids, spec.seed, 6, 1, 3_600 * 10**6))
-    status = SAME_DAY_STATUSES[_uniform(ids, spec.seed, 7, 0, len(SAME_DAY_STATUSES))]
-    deleted = _uniform(ids, spec.seed, 8, 0, 1000) < DELETE_PER_MILLE
-    delete_at = np.maximum(created, update_at) + _uniform(ids, spec.seed, 9, 1, 3_600 * 10**6)
+    has_update = uniform_hash(ids, spec.seed, 4, 0, 1000) < UPDATE_RATE * 1000
+    tie = uniform_hash(ids, spec.seed, 5, 0, 1000) < TIE_RATE * 1000
+    update_at = np.where(tie, created, created + uniform_hash(ids, spec.seed, 6, 1, 3_600 * 10**6))
+    status = SAME_DAY_STATUSES[uniform_hash(ids, spec.seed, 7, 0, len(SAME_DAY_STATUSES))]
+    deleted = uniform_hash(ids, spec.seed, 8, 0, 1000) < DELETE_PER_MILLE
+    delete_at = np.maximum(created, update_at) + uniform_hash(ids, spec.seed, 9, 1, 3_600 * 10**6)
     everyone = np.ones(count, dtype=bool)
     return pl.concat(
         [
@@ -170,8 +161,8 @@ def _late_updates(spec: SampleSpec, day_index: int, chunk: int) -> pl.DataFrame:
     target_day = rng.integers(max(0, day_index - LATE_LOOKBACK_DAYS), day_index, count)
     target_code = _day_code(spec.start) + target_day
     ids = target_code * ORDER_ID_STRIDE + rng.integers(0, spec.orders_per_day, count)
-    live = _uniform(ids, spec.seed, 8, 0, 1000) >= DELETE_PER_MILLE
-    orders = _orders(ids, spec.seed)
+    live = uniform_hash(ids, spec.seed, 8, 0, 1000) >= DELETE_PER_MILLE
+    orders = _orders(ids, spec.seed, spec.customers)
     seq = (
         _day_code(day) * SEQ_DAY_STRIDE
         + spec.orders_per_day * 4
@@ -217,17 +208,6 @@ def _shuffled(events: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     return events[rng.permutation(events.height)] if events.height else events
 
 
-def _write_atomic(frame: pl.DataFrame, path: Path, fmt: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    if fmt == "csv":
-        frame.write_csv(tmp, datetime_format="%Y-%m-%d %H:%M:%S%.6f")
-    else:
-        frame.write_parquet(tmp, compression="zstd", statistics=False)
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def generate_day(spec: SampleSpec, day_index: int, dest: Path, progress=None) -> tuple[int, int]:
     """Write one day's CDC files under ``dest``; return (files written, events)."""
     day = spec.start + dt.timedelta(days=day_index)
@@ -241,7 +221,7 @@ def generate_day(spec: SampleSpec, day_index: int, dest: Path, progress=None) ->
         duplicates = events.filter(pl.Series(rng.random(events.height) < DUPLICATE_RATE))
         body = _shuffled(pl.concat([events, carried]), rng)
         name = f"cdc-{day:%Y%m%d}-{chunk + 1:05d}.{spec.fmt}"
-        _write_atomic(_to_cdc(body), folder / name, spec.fmt)
+        write_atomic(_to_cdc(body), folder / name, spec.fmt)
         carried = duplicates
         files += 1
         events_total += body.height
@@ -249,7 +229,7 @@ def generate_day(spec: SampleSpec, day_index: int, dest: Path, progress=None) ->
             progress(day, chunk + 1, spec.chunks_per_day, events_total)
     tail = _shuffled(pl.concat([carried, _redeliveries(spec, day_index)]), _rng(spec.seed, 0, 5))
     name = f"cdc-{day:%Y%m%d}-{spec.chunks_per_day + 1:05d}.{spec.fmt}"
-    _write_atomic(_to_cdc(tail), folder / name, spec.fmt)
+    write_atomic(_to_cdc(tail), folder / name, spec.fmt)
     return files + 1, events_total + tail.height
 
 
@@ -259,6 +239,8 @@ def generate(spec: SampleSpec, dest: Path, progress=None) -> dict[str, int]:
     for day_index in range(spec.days):
         day = spec.start + dt.timedelta(days=day_index)
         _, events = generate_day(spec, day_index, dest, progress)
+        if spec.with_customers:
+            write_customer_snapshot(spec, day_index, dest)
         written[day.isoformat()] = events
     return written
 

@@ -10,6 +10,7 @@ from tests.conftest import read_table
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
 MART = dg.AssetKey(["marts", "daily_orders"])
+REVENUE = dg.AssetKey(["marts", "daily_revenue_by_segment"])
 
 
 def event(op, seq, order, status, amount, created, updated, currency="USD") -> str:
@@ -94,10 +95,11 @@ def late_sensor(defs):
 
 @pytest.fixture
 def run_marts(defs):
-    job = defs.resolve_job_def("orders_daily_job").get_subset(asset_selection={MART})
+    full = defs.resolve_job_def("orders_daily_job")
     instance = dg.DagsterInstance.ephemeral()
 
     def run(request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+        job = full.get_subset(asset_selection=set(request.asset_selection))
         result = job.execute_in_process(
             partition_key=request.partition_key, tags=request.tags, instance=instance
         )
@@ -134,19 +136,22 @@ def test_late_update_recomputes_exactly_the_affected_days(
     assert meta["curated/orders"]["changed_business_days"].value == "2024-01-01, 2024-01-03"
 
     requests = late_sensor()
-    assert [r.partition_key for r in requests] == ["2024-01-01"]
-    assert (
-        requests[0].tags["platform/recompute_reason"]
-        == "late changes from landing day(s) 2024-01-03"
-    )
+    assert [(r.asset_selection, r.partition_key) for r in requests] == [
+        ([MART], "2024-01-01"),
+        ([REVENUE], "2024-01-01"),
+    ]
+    reason = "late changes from landing day(s) 2024-01-03"
+    assert {r.tags["platform/recompute_reason"] for r in requests} == {reason}
     assert requests[0].run_key.startswith("marts/daily_orders:2024-01-01:rows:2:hash:")
 
     day2_before = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 2))
     rows_before = ledger(settings).height
     result = run_marts(requests[0])
+    run_marts(requests[1])
     new_rows = ledger(settings).slice(rows_before)
     assert new_rows.select("dataset", "partition", "status").rows() == [
-        ("marts/daily_orders", "2024-01-01", "succeeded")
+        ("marts/daily_orders", "2024-01-01", "succeeded"),
+        ("marts/daily_revenue_by_segment", "2024-01-01", "succeeded"),
     ]
     assert new_rows["note"][0].startswith("late changes from landing day(s) 2024-01-03; ")
     assert result.success
@@ -186,8 +191,9 @@ def test_late_delete_removes_the_order_and_older_events_do_not_revive_it(
     land(settings, "2024-01-04", [delete])
     materialize_partition("2024-01-04")
     requests = late_sensor()
-    assert [r.partition_key for r in requests] == ["2024-01-01"]
-    run_marts(requests[0])
+    assert [r.partition_key for r in requests] == ["2024-01-01", "2024-01-01"]
+    for request in requests:
+        run_marts(request)
     day1 = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 1))
     assert day1["orders"].sum() == 1
     assert_frame_equal(marts(settings), reference_marts(settings))

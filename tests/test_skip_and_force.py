@@ -13,7 +13,12 @@ import pytest
 from platform_assets.idempotency import SKIPPED_KEY
 from tests.conftest import read_table
 
-DATASETS = ["staging/orders", "curated/orders", "marts/daily_orders"]
+DATASETS = [
+    "staging/orders",
+    "curated/orders",
+    "marts/daily_orders",
+    "marts/daily_revenue_by_segment",
+]
 
 
 def ledger(settings, run_id: str | None = None) -> pl.DataFrame:
@@ -197,11 +202,11 @@ def test_five_partition_range_twice_on_a_persistent_instance(settings, defs, sam
         first = job.execute_in_process(instance=instance, tags=tags)
         assert first.success
         assert set(statuses(settings, first).values()) == {"succeeded"}
-        assert len(statuses(settings, first)) == 3 * 5
+        assert len(statuses(settings, first)) == len(DATASETS) * 5
         second = job.execute_in_process(instance=instance, tags=tags)
         assert second.success
         assert set(statuses(settings, second).values()) == {"skipped"}
-        assert len(statuses(settings, second)) == 3 * 5
+        assert len(statuses(settings, second)) == len(DATASETS) * 5
         runs = instance.get_runs()
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
 
@@ -209,14 +214,14 @@ def test_five_partition_range_twice_on_a_persistent_instance(settings, defs, sam
 CRASHING_CHILD = """
 import os, signal, sys
 import dagster as dg
-from platform_assets.datasets.orders import transforms
+from platform_assets import landing_parser
 from platform_assets.definitions import build_definitions
 from platform_assets.settings import load_settings
 
 def crash(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-transforms.staged_rows = crash
+landing_parser.parse_landing_file = crash
 defs = build_definitions(load_settings({"PLATFORM_DATA_DIR": sys.argv[1]}))
 with dg.DagsterInstance.from_config(sys.argv[2]) as instance:
     defs.resolve_job_def("orders_daily_job").execute_in_process(

@@ -13,11 +13,11 @@ import json
 import dagster as dg
 
 from platform_assets.idempotency import REASON_TAG
-from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.io.table_schema import existing_columns
 from platform_assets.ledger import TABLE as LEDGER_TABLE
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
+from platform_assets.pipeline import DAILY, Mart
 from platform_assets.warehouse_resource import WarehouseResource
 
 _FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -55,66 +55,64 @@ def pending_changes(
 
 
 def build_late_changes_sensor(
-    name: str,
-    source_dataset: str,
-    source_table: str,
-    day_column: str,
-    mart_key: dg.AssetKey,
-    interval_s: int,
+    name: str, source_dataset: str, marts: list[Mart], interval_s: int
 ) -> dg.SensorDefinition:
-    """A sensor that recomputes ``mart_key`` partitions for days changed in ``source_table``."""
-    mart = mart_key.to_user_string()
+    """A sensor that recomputes the days of ``marts`` whose inputs a merge changed."""
+    names = ", ".join(m.asset_key.to_user_string() for m in marts)
 
     @dg.sensor(
         name=name,
-        asset_selection=[mart_key],
+        asset_selection=[m.asset_key for m in marts],
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Recomputes exactly the {mart} days whose orders a {source_dataset} merge changed "
-            "(late updates, deletes). Re-delivered old events change nothing and trigger "
-            "nothing; run key '<mart>:<day>:<state checksum>'."
+            f"Recomputes exactly the days of {names} whose orders a {source_dataset} merge "
+            "changed (late updates, deletes). Re-delivered old events change nothing and "
+            "trigger nothing; run key '<mart>:<day>:<input checksum>'."
         ),
     )
     def late_changes_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-        valid = set(mart_key_partitions(context, late_changes_sensor, mart_key))
         changes, cursor = pending_changes(
             context.instance, warehouse, source_dataset, _load(context.cursor)
         )
+        valid = set(DAILY.get_partition_keys())
         days = sorted(day for day in changes if day in valid)
-        requests = []
-        if days:
-            with warehouse.connect(read_only=True) as con:
-                state = daily_slice_checksums(
-                    con, source_table, day_column, [validate_partition_key(d) for d in days]
-                )
-            published = Ledger(warehouse).published(mart, days)
-            for day in days:
-                checksum = state[validate_partition_key(day)]
-                if published[day] and published[day].input_checksum == checksum:
-                    continue
-                landing = ", ".join(sorted(changes[day]))
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{mart}:{day}:{checksum}",
-                        partition_key=day,
-                        asset_selection=[mart_key],
-                        tags={
-                            REASON_TAG: f"late changes from landing day(s) {landing}",
-                            "platform/trigger": name,
-                        },
-                    )
-                )
+        requests = [
+            request for mart in marts for request in _requests(warehouse, mart, days, changes, name)
+        ]
         context.update_cursor(json.dumps({"after": cursor}))
         if not requests:
-            return dg.SkipReason(f"no {mart} day changed since the last tick")
+            return dg.SkipReason(f"no day of {names} changed since the last tick")
         return requests
 
     return late_changes_sensor
 
 
-def mart_key_partitions(context, sensor, mart_key: dg.AssetKey) -> list[str]:
-    """The partition keys of the mart (days outside them are ignored)."""
-    del sensor
-    partitions = context.repository_def.asset_graph.get(mart_key).partitions_def
-    return partitions.get_partition_keys(dynamic_partitions_store=context.instance)
+def _requests(
+    warehouse: WarehouseResource, mart: Mart, days: list[str], changes, sensor: str
+) -> list[dg.RunRequest]:
+    """Run requests for the days whose current inputs differ from what ``mart`` published."""
+    if not days:
+        return []
+    with warehouse.connect(read_only=True) as con:
+        state = mart.input_checksums(con, [validate_partition_key(d) for d in days])
+    name = mart.asset_key.to_user_string()
+    published = Ledger(warehouse).published(name, days)
+    requests = []
+    for day in days:
+        checksum = state[validate_partition_key(day)]
+        if published[day] and published[day].input_checksum == checksum:
+            continue
+        landing = ", ".join(sorted(changes[day]))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{name}:{day}:{checksum}",
+                partition_key=day,
+                asset_selection=[mart.asset_key],
+                tags={
+                    REASON_TAG: f"late changes from landing day(s) {landing}",
+                    "platform/trigger": sensor,
+                },
+            )
+        )
+    return requests

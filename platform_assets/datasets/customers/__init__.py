@@ -1,0 +1,1 @@
+"""The customers dataset: a full snapshot per day, published by overwriting the day."""

@@ -1,0 +1,95 @@
+"""Customers: daily full snapshots -> staging -> curated.customers_daily (overwrite per day).
+
+Grain: one row per (snapshot_date, customer_id). Key: customer_id. Write:
+overwrite the day's partition. Checks: below (ERROR ones block publication).
+"""
+
+import datetime as dt
+
+import polars as pl
+
+from platform_assets import audit
+from platform_assets.audit import ERROR, RowRule
+from platform_assets.io.strategies import WriteStrategy
+from platform_assets.landing_parser import LandingContract
+from platform_assets.pipeline import DatasetSpec, Publish, landing_source, published_asset
+from platform_assets.pipeline import staging_asset as staging_of
+
+SEGMENTS = ("consumer", "smb", "enterprise")
+REJECT_RATE_THRESHOLD = 0.01
+LANDING = pl.Schema(
+    {"customer_id": pl.Int64, "segment": pl.String, "country": pl.String, "signup_date": pl.Date}
+)
+STAGING = pl.Schema({**LANDING, "landing_date": pl.Date})
+ROW_RULES = [
+    RowRule(
+        "segment_allowed", f"segment in {', '.join(SEGMENTS)}", ~pl.col("segment").is_in(SEGMENTS)
+    ),
+    RowRule(
+        "country_well_formed",
+        "country is a two-letter ISO code",
+        ~pl.col("country").str.contains(r"^[A-Z]{2}$"),
+    ),
+    RowRule(
+        "signup_not_after_snapshot",
+        "signup_date <= snapshot day",
+        pl.col("signup_date") > pl.col("landing_date"),
+    ),
+]
+CHECKS = {
+    "business_key_unique": (ERROR, "customer_id is not null and unique in the snapshot"),
+    "schema_contract": (ERROR, "staged columns and types equal the contract"),
+    "reject_rate": (ERROR, f"at most {REJECT_RATE_THRESHOLD:.0%} of snapshot rows quarantined"),
+    **{rule.name: (rule.severity, rule.description) for rule in ROW_RULES},
+    "row_count_vs_trailing": (
+        ERROR,
+        "snapshot within 3x of the previous days' (no partial export)",
+    ),
+}
+
+
+def stage(rows: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """One row per customer (an exact duplicate line collapses), sorted by key."""
+    return rows.unique().sort(pl.all()).with_columns(landing_date=pl.lit(day)).select(list(STAGING))
+
+
+def snapshot_rows(staged: pl.DataFrame) -> pl.DataFrame:
+    """Published rows: the staged snapshot with its day as ``snapshot_date``."""
+    return staged.rename({"landing_date": "snapshot_date"})
+
+
+def audit_day(staged: pl.DataFrame, rejected: int, total: int, trailing: list[int]):
+    """Every check of one staged snapshot."""
+    return [
+        audit.unique_key(staged, ["customer_id"]),
+        audit.schema_contract(staged, STAGING),
+        audit.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
+        *[audit.evaluate_rule(staged, rule) for rule in ROW_RULES],
+        audit.row_count_near_trailing(staged.height, trailing, severity=ERROR),
+    ]
+
+
+CUSTOMERS = DatasetSpec(
+    name="customers",
+    landing_description="Full customer snapshot per day: landing/customers/dt=YYYY-MM-DD/.",
+    contract=LandingContract(schema=LANDING, not_null=("customer_id",)),
+    stage=stage,
+    staging_description="The day's customer snapshot, typed and validated; one row per customer.",
+    checks=CHECKS,
+    audit=audit_day,
+    publishes=["curated/customers_daily", "marts/daily_revenue_by_segment"],
+)
+landing_customers = landing_source(CUSTOMERS)
+staging_customers = staging_of(CUSTOMERS)
+curated_customers_daily = published_asset(
+    CUSTOMERS,
+    Publish(
+        key=["curated", "customers_daily"],
+        table="curated.customers_daily",
+        strategy=WriteStrategy.OVERWRITE_PARTITION,
+        partition_column="snapshot_date",
+        transform=snapshot_rows,
+        description="Each day's customer snapshot in curated.customers_daily, day replaced whole.",
+    ),
+)
+ASSETS = [landing_customers, staging_customers, curated_customers_daily]
