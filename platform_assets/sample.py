@@ -101,7 +101,7 @@ def _rng(seed: int, *parts: int) -> np.random.Generator:
 def _orders(order_ids: np.ndarray, seed: int, customers: int) -> dict[str, np.ndarray]:
     """The immutable attributes of orders, each a pure function of (seed, order_id)."""
     day_code = order_ids // ORDER_ID_STRIDE
-    created = day_code * US_PER_DAY + uniform_hash(order_ids, seed, 1, 0, 80_000 * 10**6)
+    created = day_code * US_PER_DAY + uniform_hash(order_ids, seed, 1, 0, 78_000 * 10**6)
     return {
         "order_id": order_ids,
         "customer_id": uniform_hash(order_ids, seed, 2, 1, customers + 1),

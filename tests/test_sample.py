@@ -102,3 +102,14 @@ def test_if_empty_leaves_existing_landing_alone(tmp_path, capsys):
     assert main([*args, "--seed", "9", "--if-empty"]) == 0
     assert _files(tmp_path) == before
     assert "already has data" in capsys.readouterr().out
+
+
+def test_every_event_belongs_to_its_landing_day(tmp_path):
+    """No event is stamped after the end of the day it lands in (250k orders; with seed 42
+    an earlier generator let a delete of 2024-01-05 spill past midnight)."""
+    generate(SampleSpec(dt.date(2024, 1, 1), 5, 50_000, 42, with_customers=False), tmp_path)
+    events = _events(tmp_path)
+    landing_end = pl.col("dt").cast(pl.Date).cast(pl.Datetime("us")) + pl.duration(days=1)
+    assert events.filter(pl.col("updated_at") >= landing_end).height == 0
+    assert events.filter(pl.col("created_at") > pl.col("updated_at")).height == 0
+    assert events.height > 350_000
