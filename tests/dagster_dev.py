@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 LOCATION = "platform_assets"
 REPOSITORY = "__repository__"
 POLL_S = 0.5
+FINISHED_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def free_port() -> int:
@@ -138,6 +139,82 @@ class DagsterDev:
             {"id": backfill_id},
         )
         return data["partitionBackfillOrError"]["status"]
+
+    def poll_graphql(self, query: str, variables: dict | None = None) -> dict | None:
+        """``graphql`` for polling loops: a transient server error (HTTP 5xx, e.g. SQLite
+        busy while the daemon writes) gives None, so the caller's deadline decides."""
+        try:
+            return self.graphql(query, variables)
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                raise
+            return None
+
+    def run_status(self, run_id: str) -> str | None:
+        """The run's status (QUEUED, STARTED, SUCCESS, FAILURE, ...); None on a server hiccup."""
+        data = self.poll_graphql(
+            "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id}
+        )
+        return data and data["runOrError"]["status"]
+
+    def wait_run(self, run_id: str, timeout_s: float) -> str:
+        """Wait until the run has finished; return its final status."""
+        return wait_for(
+            lambda: (status := self.run_status(run_id)) in FINISHED_RUN and status,
+            timeout_s,
+            f"run {run_id} to finish",
+        )
+
+    def wait_backfill(self, backfill_id: str, timeout_s: float) -> str:
+        """Wait until the backfill is no longer in progress; return its final status."""
+
+        def finished() -> str | None:
+            data = self.poll_graphql(
+                "query($id: String!) { partitionBackfillOrError(backfillId: $id) { "
+                "... on PartitionBackfill { status } } }",
+                {"id": backfill_id},
+            )
+            status = data and data["partitionBackfillOrError"]["status"]
+            return status if status not in {None, "REQUESTED", "CANCELING"} else None
+
+        return wait_for(finished, timeout_s, f"backfill {backfill_id} to finish")
+
+    def stop_automation(self, timeout_s: float = 60) -> dict[str, str]:
+        """Stop every sensor and schedule of the code location (the UI's toggles).
+
+        Returns each instigator's status afterwards, for the caller to assert on.
+        """
+        selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
+        query = (
+            "query($r: RepositorySelector!) { repositoryOrError(repositorySelector: $r) { "
+            "... on Repository { sensors { id name sensorState { status } } "
+            "schedules { id name scheduleState { status } } } } }"
+        )
+        stop_sensor = "mutation($id: String) { stopSensor(id: $id) { __typename } }"
+        stop_schedule = "mutation($id: String) { stopRunningSchedule(id: $id) { __typename } }"
+
+        def all_stopped() -> dict[str, str] | None:
+            data = self.poll_graphql(query, {"r": selector})
+            if data is None:
+                return None
+            repository = data["repositoryOrError"]
+            states = {
+                **{
+                    s["name"]: (s["id"], s["sensorState"]["status"], stop_sensor)
+                    for s in repository["sensors"]
+                },
+                **{
+                    s["name"]: (s["id"], s["scheduleState"]["status"], stop_schedule)
+                    for s in repository["schedules"]
+                },
+            }
+            for state_id, status, mutation in states.values():
+                if status != "STOPPED":
+                    self.poll_graphql(mutation, {"id": state_id})
+            statuses = {name: status for name, (_, status, _) in states.items()}
+            return statuses if set(statuses.values()) == {"STOPPED"} else None
+
+        return wait_for(all_stopped, timeout_s, "every sensor and schedule to stop")
 
     def stop(self) -> None:
         """Stop the whole process group (webserver, daemon, code servers, runs)."""
