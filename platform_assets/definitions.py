@@ -1,6 +1,7 @@
 """The code location: assets, jobs, sensors, schedules and resources for the environment."""
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 
 from platform_assets.automation.late_changes import build_late_changes_sensor
 from platform_assets.automation.schedules import build_daily_schedule
@@ -14,7 +15,7 @@ from platform_assets.datasets.revenue import (
 )
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
 from platform_assets.pipeline import DAILY
-from platform_assets.resources import LakeResource, LandingResource
+from platform_assets.resources import LakeResource, LandingResource, S3LandingResource
 from platform_assets.settings import Settings, load_settings
 from platform_assets.warehouse_resource import WarehouseResource
 
@@ -40,15 +41,28 @@ customers_daily_job = dg.define_asset_job(
 )
 
 
+def build_landing(settings: Settings) -> LandingResource | S3LandingResource:
+    """The landing resource for the storage switch (local folder or S3 prefix)."""
+    if settings.storage == "s3":
+        return S3LandingResource(
+            s3=S3Resource(endpoint_url=settings.s3_endpoint_url),
+            bucket=settings.s3_bucket or "",
+            prefix=settings.s3_prefix,
+        )
+    return LandingResource(root=str(settings.landing_dir))
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
-    """Resources for the local embedded default (DuckDB file + Parquet lake)."""
-    if settings.storage != "local":
-        raise NotImplementedError("PLATFORM_STORAGE=s3 is not available yet; use local")
+    """Resources for the environment: landing on disk or S3; lake and warehouse local.
+
+    With ``PLATFORM_STORAGE=s3`` only the landing is read from S3 so far; the
+    staging lake and the DuckDB warehouse stay under ``PLATFORM_DATA_DIR``.
+    """
     warehouse = WarehouseResource(
         path=str(settings.warehouse_path), lock_timeout_s=settings.warehouse_lock_timeout_s
     )
     return {
-        "landing": LandingResource(root=str(settings.landing_dir)),
+        "landing": build_landing(settings),
         "lake": LakeResource(root=str(settings.lake_dir)),
         "warehouse": warehouse,
         "lake_io_manager": LakeIOManager(root=str(settings.lake_dir), warehouse=warehouse),

@@ -1,12 +1,15 @@
-"""Input fingerprints: a content hash of a partition's files, independent of mtime."""
+"""Input fingerprints: a content hash of local files, or key + size + ETag of S3 objects."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xxhash
 
-from platform_assets.landing import LandingFile
+if TYPE_CHECKING:
+    from platform_assets.landing import LandingFile
+    from platform_assets.landing_s3 import S3LandingFile
 
 CHUNK_BYTES = 4 * 1024 * 1024
 EMPTY_INPUT = "empty"
@@ -25,6 +28,28 @@ def fingerprint_files(files: list[LandingFile]) -> str:
         digest.update(f"{file.name}\0{file.size}\0".encode())
         _update_from_file(digest, file.path)
     return "xxh3:" + digest.hexdigest()
+
+
+def fingerprint_objects(files: list[S3LandingFile]) -> str:
+    """xxh3-128 over each S3 object's name, size and ETag, in name order (nothing downloaded).
+
+    Re-putting identical content keeps the ETag (and the fingerprint); changed
+    content, a new or a removed object changes it. A day without files is ``"empty"``.
+    """
+    if not files:
+        return EMPTY_INPUT
+    digest = xxhash.xxh3_128()
+    for file in sorted(files, key=lambda f: f.name):
+        digest.update(f"{file.name}\0{file.size}\0{file.etag}\n".encode())
+    return "xxh3:" + digest.hexdigest()
+
+
+def stat_signature(files: list[LandingFile]) -> str:
+    """A hash of local files' names, sizes and mtimes (no content read)."""
+    digest = xxhash.xxh3_64()
+    for file in sorted(files, key=lambda f: f.name):
+        digest.update(f"{file.name}\0{file.size}\0{file.path.stat().st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def combine_fingerprints(parts: dict[str, str]) -> str:

@@ -82,12 +82,15 @@ def _data_version(checksums: dict[str, str]) -> dg.DataVersion:
     return dg.DataVersion(combine_fingerprints(checksums))
 
 
+def per_partition(values: dict[str, str]) -> str:
+    """One value as is; several as ``day: value`` pairs (a range shares one metadata set)."""
+    if len(values) == 1:
+        return next(iter(values.values()))
+    return ", ".join(f"{key}: {values[key]}" for key in sorted(values))
+
+
 def _input_metadata(checksums: dict[str, str], version: str, forced: bool) -> dict[str, object]:
-    return {
-        "input_checksum": ", ".join(checksums[k] for k in sorted(checksums)),
-        "code_version": version,
-        "forced": forced,
-    }
+    return {"input_checksum": per_partition(checksums), "code_version": version, "forced": forced}
 
 
 def skip_or_compute(
@@ -130,10 +133,14 @@ def skip_or_compute(
             f"{version}; current version published by run {runs}"
         )
         metadata |= {
-            "skip_reason": "unchanged: same input checksum and code version as published",
-            "published_by_run": runs,
+            "skip_reason": f"unchanged: same input checksum and code version {version} as "
+            "the published version; nothing was recomputed or written",
+            "published_by_run": per_partition({k: pub.run_id for k, pub in unchanged.items()}),
             "partitions_skipped": ", ".join(unchanged),
         }
+        written = [pub.rows_written for pub in unchanged.values()]
+        if None not in written:
+            metadata["rows_written_by_publishing_run"] = sum(written)
     if not todo:
         return dg.Output(
             Publication(frame=None), metadata=metadata, data_version=_data_version(checksums)

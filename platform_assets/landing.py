@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
+from typing import Protocol
 
+from platform_assets.fingerprint import fingerprint_files, stat_signature
 from platform_assets.partitions import validate_partition_key
 
 LANDING_SUFFIXES = (".csv", ".parquet")
+
+
+def is_landing_name(name: str) -> bool:
+    """A data file name: not hidden or temporary, and ``.csv`` or ``.parquet``."""
+    return bool(name) and not name.startswith(".") and PurePath(name).suffix in LANDING_SUFFIXES
+
+
+class LandingEntry(Protocol):
+    """What the parser and fingerprints need of a delivered file, wherever it lives."""
+
+    name: str
+    size: int
+
+    @property
+    def path(self) -> PurePath:
+        """Where the file lives (its suffix selects the parser)."""
+        ...
+
+    def read_bytes(self) -> bytes:
+        """The file's content."""
+        ...
+
+
+class LandingStore(Protocol):
+    """A landing area: days per dataset, files per day, fingerprints of a day's files."""
+
+    def partition_keys(self, dataset: str) -> list[str]:
+        """Days that have landing data, in order."""
+        ...
+
+    def files(self, dataset: str, partition_key: str) -> Sequence[LandingEntry]:
+        """The day's data files in name order."""
+        ...
+
+    def fingerprint(self, files: Sequence[LandingEntry]) -> str:
+        """The input checksum of a day's files (recorded in the ledger and as DataVersion)."""
+        ...
+
+    def change_signature(self, files: Sequence[LandingEntry]) -> str:
+        """A cheap signature; when unchanged, the sensor does not fingerprint the day again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -17,6 +61,10 @@ class LandingFile:
     name: str
     path: Path
     size: int
+
+    def read_bytes(self) -> bytes:
+        """The file's content."""
+        return self.path.read_bytes()
 
 
 class LocalLanding:
@@ -38,8 +86,16 @@ class LocalLanding:
         return [
             LandingFile(p.name, p, p.stat().st_size)
             for p in sorted(folder.iterdir(), key=lambda p: p.name)
-            if p.is_file() and not p.name.startswith(".") and p.suffix in LANDING_SUFFIXES
+            if p.is_file() and is_landing_name(p.name)
         ]
+
+    def fingerprint(self, files: list[LandingFile]) -> str:
+        """Content hash of the files (names, sizes and bytes; mtime does not matter)."""
+        return fingerprint_files(files)
+
+    def change_signature(self, files: list[LandingFile]) -> str:
+        """Names, sizes and mtimes: cheap, and a touched file is re-read."""
+        return stat_signature(files)
 
     def partition_keys(self, dataset: str) -> list[str]:
         """Days that have a folder, in order; folders that are not dates are ignored."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from platform_assets.landing import LandingFile
+from platform_assets.landing import LandingEntry as LandingFile
 
 LINE = "_line"
 REJECT_SCHEMA = pl.Schema(
@@ -197,7 +197,7 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
 
 def parse_csv(file: LandingFile, contract: LandingContract) -> ParsedFile:
     """Parse one CSV landing file."""
-    data = file.path.read_bytes()
+    data = file.read_bytes()
     if not data:
         return _whole_file(file.name, contract, "empty file (no header, no rows)", 1)
     if not _is_utf8(data):
@@ -225,8 +225,9 @@ def _is_utf8(data: bytes) -> bool:
 
 def parse_parquet(file: LandingFile, contract: LandingContract) -> ParsedFile:
     """Parse one Parquet landing file (values are cast the same way as CSV text)."""
+    data = file.read_bytes()
     try:
-        frame = pl.read_parquet(file.path)
+        frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError) as exc:
         return _whole_file(file.name, contract, f"unreadable Parquet: {exc}", 1)
     text = frame.select(pl.all().cast(pl.String)).with_row_index(LINE, offset=1)

@@ -68,6 +68,7 @@ class PublishedVersion:
     code_version: str
     output_checksum: str | None
     completed_at: dt.datetime
+    rows_written: int | None = None
 
 
 def _now() -> dt.datetime:
@@ -255,7 +256,7 @@ class Ledger:
             ensure_ledger(con)
             rows = con.execute(
                 "SELECT partition, run_id, input_checksum, code_version, output_checksum, "
-                "completed_at FROM platform.pipeline_runs "
+                "completed_at, rows_written FROM platform.pipeline_runs "
                 "WHERE dataset = ? AND status = 'succeeded' AND partition IN "
                 "(SELECT unnest(?::VARCHAR[])) "
                 "QUALIFY row_number() OVER (PARTITION BY partition "

@@ -15,7 +15,6 @@ import duckdb
 import polars as pl
 
 from platform_assets import audit
-from platform_assets.fingerprint import fingerprint_files
 from platform_assets.idempotency import (
     Publication,
     skip_or_compute,
@@ -94,7 +93,7 @@ def landing_source(spec: DatasetSpec) -> dg.SourceAsset:
         valid = set(DAILY.get_partition_keys())
         return dg.DataVersionsByPartition(
             {
-                key: dg.DataVersion(fingerprint_files(store.files(spec.name, key)))
+                key: dg.DataVersion(store.fingerprint(store.files(spec.name, key)))
                 for key in store.partition_keys(spec.name)
                 if key in valid
             }
@@ -124,7 +123,7 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     ):
         store = landing.store()
         files = {key: store.files(spec.name, key) for key in context.partition_keys}
-        checksums = {key: fingerprint_files(day_files) for key, day_files in files.items()}
+        checksums = {key: store.fingerprint(day_files) for key, day_files in files.items()}
         evidence: dict[str, audit.StagedEvidence] = {}
 
         def compute(keys: list[str]):

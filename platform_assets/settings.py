@@ -22,6 +22,7 @@ class Settings:
     start_date: str
     s3_bucket: str | None
     s3_prefix: str
+    s3_endpoint_url: str | None
     warehouse_lock_timeout_s: float
     sensor_interval_s: int
     max_partitions_per_run: int
@@ -56,6 +57,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         start_date=env.get("PLATFORM_START_DATE", DEFAULT_START_DATE),
         s3_bucket=env.get("PLATFORM_S3_BUCKET") or None,
         s3_prefix=env.get("PLATFORM_S3_PREFIX", "").strip("/"),
+        s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
         sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", "30")),
         max_partitions_per_run=int(env.get("PLATFORM_MAX_PARTITIONS_PER_RUN", "31")),

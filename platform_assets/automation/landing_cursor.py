@@ -1,16 +1,17 @@
-"""The landing sensor's cursor: per day, a cheap stat signature and the content checksum.
+"""The landing sensor's cursor: per day, a cheap change signature and the content checksum.
 
-A day whose file names, sizes and mtimes are unchanged is not read again; a
-day whose stat signature changed is fingerprinted, and only a new content
-checksum leads to a run.
+Locally the signature hashes file names, sizes and mtimes: a day whose
+signature is unchanged is not read again; a day whose signature changed is
+fingerprinted, and only a new content checksum leads to a run. On S3 both are
+the key + size + ETag fingerprint (see ``LandingStore.change_signature``).
 """
 
 import json
 from dataclasses import dataclass
 
-import xxhash
+from platform_assets.fingerprint import stat_signature
 
-from platform_assets.landing import LandingFile
+__all__ = ["DayState", "dump_cursor", "load_cursor", "stat_signature"]
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,6 @@ class DayState:
 
     stat: str
     checksum: str
-
-
-def stat_signature(files: list[LandingFile]) -> str:
-    """A hash of the day's file names, sizes and mtimes (no content read)."""
-    digest = xxhash.xxh3_64()
-    for file in sorted(files, key=lambda f: f.name):
-        digest.update(f"{file.name}\0{file.size}\0{file.path.stat().st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 def load_cursor(raw: str | None) -> dict[str, DayState]:

@@ -2,13 +2,7 @@
 
 import dagster as dg
 
-from platform_assets.automation.landing_cursor import (
-    DayState,
-    dump_cursor,
-    load_cursor,
-    stat_signature,
-)
-from platform_assets.fingerprint import fingerprint_files
+from platform_assets.automation.landing_cursor import DayState, dump_cursor, load_cursor
 from platform_assets.resources import LandingResource
 
 
@@ -22,11 +16,11 @@ def changed_days(
         if day not in valid_keys:
             continue
         files = store.files(dataset, day)
-        stat = stat_signature(files)
+        stat = store.change_signature(files)
         seen = cursor.get(day)
         if seen and seen.stat == stat:
             continue
-        checksum = fingerprint_files(files)
+        checksum = store.fingerprint(files)
         next_cursor[day] = DayState(stat, checksum)
         if not seen or seen.checksum != checksum:
             requests.append((day, checksum))

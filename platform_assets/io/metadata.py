@@ -5,13 +5,15 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from platform_assets.io.table_schema import duckdb_type
+
 PREVIEW_ROWS = 10
 
 
 def column_schema(frame: pl.DataFrame) -> dg.TableSchema:
-    """The frame's columns and types as a Dagster table schema."""
+    """The frame's columns with their SQL types (as in the warehouse) as a Dagster table schema."""
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()]
+        columns=[dg.TableColumn(name, duckdb_type(dtype)) for name, dtype in frame.schema.items()]
     )
 
 
@@ -28,11 +30,20 @@ def markdown_preview(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> str:
 
 
 def frame_metadata(frame: pl.DataFrame, location: str) -> dict[str, dg.MetadataValue]:
-    """Row count, column schema, table name or path and a preview of ``frame``."""
+    """Row count, column schema, where it is stored and a preview of ``frame``.
+
+    ``location`` is a warehouse table (``schema.table``) or a file path; a path is
+    reported as ``dagster/uri``, a table as ``dagster/table_name``.
+    """
+    where = (
+        {"dagster/uri": dg.MetadataValue.path(location)}
+        if "/" in location
+        else {"dagster/table_name": dg.MetadataValue.text(location)}
+    )
     return {
         "dagster/row_count": dg.MetadataValue.int(frame.height),
         "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(frame)),
-        "dagster/table_name": dg.MetadataValue.text(location),
+        **where,
         "preview": dg.MetadataValue.md(markdown_preview(frame)),
     }
 

@@ -1,0 +1,102 @@
+"""The landing area on S3: ``s3://<bucket>/<prefix>/landing/<dataset>/dt=YYYY-MM-DD/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from platform_assets.fingerprint import fingerprint_objects
+from platform_assets.landing import is_landing_name
+from platform_assets.partitions import validate_partition_key
+
+
+@dataclass(frozen=True)
+class S3LandingFile:
+    """One delivered object: its name within the day's prefix, key, size and ETag."""
+
+    name: str
+    key: str
+    size: int
+    etag: str
+    bucket: str
+    client: Any = field(repr=False, compare=False)
+
+    @property
+    def path(self) -> PurePosixPath:
+        """The object key as a path (its suffix selects the parser)."""
+        return PurePosixPath(self.key)
+
+    def read_bytes(self) -> bytes:
+        """The object's content, as long as it still has the listed ETag.
+
+        ``IfMatch`` makes S3 refuse (412) an object replaced since it was listed,
+        so the bytes parsed are always the ones the fingerprint describes.
+        """
+        response = self.client.get_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
+        return response["Body"].read()
+
+
+class S3Landing:
+    """Landing objects under ``<root>/<dataset>/dt=YYYY-MM-DD/`` in one bucket."""
+
+    def __init__(self, client: Any, bucket: str, root: str, page_size: int = 1000):
+        self.client = client
+        self.bucket = bucket
+        self.root = root.strip("/")
+        self.page_size = page_size
+
+    def _prefix(self, *parts: str) -> str:
+        return "/".join([p for p in (self.root, *parts) if p]) + "/"
+
+    def _pages(self, prefix: str, delimiter: str | None = None) -> Iterator[dict]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        paginator = self.client.get_paginator("list_objects_v2")
+        yield from paginator.paginate(**kwargs, PaginationConfig={"PageSize": self.page_size})
+
+    def day_prefix(self, dataset: str, partition_key: str) -> str:
+        """The key prefix of one day of one dataset (the key is validated first)."""
+        validate_partition_key(partition_key)
+        return self._prefix(dataset, f"dt={partition_key}")
+
+    def files(self, dataset: str, partition_key: str) -> list[S3LandingFile]:
+        """The day's data objects in name order (hidden and temporary names are ignored)."""
+        prefix = self.day_prefix(dataset, partition_key)
+        found = []
+        for page in self._pages(prefix, delimiter="/"):
+            for obj in page.get("Contents", []):
+                name = obj["Key"][len(prefix) :]
+                if is_landing_name(name):
+                    etag = obj["ETag"].strip('"')
+                    found.append(
+                        S3LandingFile(name, obj["Key"], obj["Size"], etag, self.bucket, self.client)
+                    )
+        return sorted(found, key=lambda f: f.name)
+
+    def partition_keys(self, dataset: str) -> list[str]:
+        """Days that have a ``dt=`` prefix, in order; prefixes that are not dates are ignored."""
+        base = self._prefix(dataset)
+        keys = set()
+        for page in self._pages(base, delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                folder = common["Prefix"][len(base) :].rstrip("/")
+                if not folder.startswith("dt="):
+                    continue
+                key = folder.removeprefix("dt=")
+                try:
+                    validate_partition_key(key)
+                except ValueError:
+                    continue
+                keys.add(key)
+        return sorted(keys)
+
+    def fingerprint(self, files: list[S3LandingFile]) -> str:
+        """Key + size + ETag of the objects; nothing is downloaded."""
+        return fingerprint_objects(files)
+
+    def change_signature(self, files: list[S3LandingFile]) -> str:
+        """The same as :meth:`fingerprint`: listing already gives the ETag for free."""
+        return fingerprint_objects(files)
