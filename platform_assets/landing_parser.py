@@ -40,7 +40,7 @@ class LandingContract:
 
 @dataclass
 class ParsedFile:
-    """The typed good rows of one file, its rejects and its warnings."""
+    """The typed good rows of one file (or a whole day), its rejects and its warnings."""
 
     rows: pl.DataFrame
     rejects: pl.DataFrame
@@ -243,21 +243,7 @@ def parse_landing_file(file: LandingFile, contract: LandingContract) -> ParsedFi
     return parse_csv(file, contract)
 
 
-@dataclass
-class ParsedDay:
-    """All files of one landing day: good rows, rejects (with the day) and warnings."""
-
-    rows: pl.DataFrame
-    rejects: pl.DataFrame
-    warnings: list[str]
-
-    @property
-    def total(self) -> int:
-        """Landing rows read, good and rejected."""
-        return self.rows.height + self.rejects.height
-
-
-def parse_day(files: list[LandingFile], contract: LandingContract, day: dt.date) -> ParsedDay:
+def parse_day(files: list[LandingFile], contract: LandingContract, day: dt.date) -> ParsedFile:
     """Parse a day's files in name order; rejects carry ``landing_date``."""
     parsed = [parse_landing_file(f, contract) for f in files]
     rows = pl.concat([p.rows for p in parsed]) if parsed else _empty_rows(contract)
@@ -265,7 +251,7 @@ def parse_day(files: list[LandingFile], contract: LandingContract, day: dt.date)
         pl.concat([p.rejects for p in parsed]) if parsed else pl.DataFrame(schema=REJECT_SCHEMA)
     )
     rejects = rejects.select(pl.lit(day, dtype=pl.Date).alias("landing_date"), pl.all())
-    return ParsedDay(rows.drop(LINE), rejects, [w for p in parsed for w in p.warnings])
+    return ParsedFile(rows.drop(LINE), rejects, [w for p in parsed for w in p.warnings])
 
 
 def quarantine_lines(rejects: pl.DataFrame, limit: int = 10) -> list[str]:

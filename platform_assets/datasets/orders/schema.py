@@ -29,16 +29,10 @@ LANDING_SCHEMA = pl.Schema(
     }
 )
 
+STATE_FIELDS = ["order_id", "customer_id", "status", "amount", "currency"]
 STAGING_SCHEMA = pl.Schema(
     {
-        "order_id": pl.Int64,
-        "customer_id": pl.Int64,
-        "status": pl.String,
-        "amount": MONEY,
-        "currency": pl.String,
-        "created_at": TIMESTAMP,
-        "updated_at": TIMESTAMP,
-        "seq": pl.Int64,
+        **{c: LANDING_SCHEMA[c] for c in [*STATE_FIELDS, "created_at", "updated_at", "seq"]},
         "is_deleted": pl.Boolean,
         "landing_date": pl.Date,
     }
