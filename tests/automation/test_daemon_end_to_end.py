@@ -1,6 +1,7 @@
 """On a real `dagster dev` daemon: the landing sensor, and UI backfills (normal, again, forced)."""
 
 import datetime as dt
+import os
 
 import duckdb
 import pytest
@@ -55,8 +56,19 @@ def finished_backfill(server: DagsterDev, backfill_id: str) -> list[dict]:
     return runs
 
 
+def drop_days(dagster_dev: DagsterDev, days: int) -> None:
+    """Write sample days elsewhere, then move each day's folder into the landing area at once
+    (a sensor tick never sees half a day)."""
+    outside = dagster_dev.data_dir.parent / "incoming"
+    generate(SampleSpec(dt.date(2024, 1, 1), days, 100, 42), outside)
+    for folder in sorted(outside.glob("landing/*/dt=*")):
+        target = dagster_dev.data_dir / folder.relative_to(outside)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(folder, target)
+
+
 def test_sensor_publishes_new_landing_days(dagster_dev):
-    generate(SampleSpec(dt.date(2024, 1, 1), 2, 100, 42), dagster_dev.data_dir)
+    drop_days(dagster_dev, 2)
 
     def sensor_runs_done():
         runs = dagster_dev.runs({"dagster/sensor_name": "orders_landing_sensor"})
@@ -125,10 +137,11 @@ def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
         f"U,999999999999999,{order_id},{customer},refunded,{amount},{currency},"
         f"{created:%Y-%m-%d %H:%M:%S.%f},2024-01-08 12:00:00.000000"
     )
-    folder = dagster_dev.data_dir / "landing" / "orders" / "dt=2024-01-08"
-    folder.mkdir(parents=True)
+    staged = dagster_dev.data_dir.parent / "incoming-late" / "dt=2024-01-08"
+    staged.mkdir(parents=True)
     header = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
-    (folder / "cdc-late.csv").write_text(f"{header}\n{late}\n")
+    (staged / "cdc-late.csv").write_text(f"{header}\n{late}\n")
+    os.rename(staged, dagster_dev.data_dir / "landing" / "orders" / "dt=2024-01-08")
 
     reason = {"platform/recompute_reason": "late changes from landing day(s) 2024-01-08"}
 
