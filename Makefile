@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PLATFORM_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: dev test demo lint format ledger sample clean dagster-home
+.PHONY: dev test demo lint format ledger sample clean dagster-home bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ clean:
 ## make ledger: recent attempts and a per-dataset summary of the run ledger
 ledger: $(STAMP)
 	$(BIN)/python -m platform_assets.ledger
+
+## make bench: benchmark harness (not part of make test): writes bench/RESULTS.md in ~15 min;
+## quicker: make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5"
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from platform_assets.landing import LandingFile
     from platform_assets.landing_s3 import S3LandingFile
 
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
 EMPTY_INPUT = "empty"
 
 
@@ -68,6 +68,10 @@ def file_checksum(path: Path) -> str:
 
 
 def _update_from_file(digest: xxhash.xxh3_128, path: Path) -> None:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
+    # Read into one reused buffer: a fresh 4 MiB bytes object per chunk (new pages to
+    # fault in and copy into) hashed at ~0.6x the speed of `cat`; this keeps up with it.
+    buffer = bytearray(CHUNK_BYTES)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])

@@ -1,0 +1,153 @@
+"""One measurement in a fresh process: materialize days with one system, report timings.
+
+``python -m bench.child SYSTEM --data-dir DIR --first DAY --last DAY --result FILE``
+where SYSTEM is ``floor`` (raw DuckDB), ``stock`` (dagster-duckdb IO manager), ``platform``
+(this repo's ``orders_daily_job``) or ``noop`` (a job of the same shape doing nothing).
+The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
+``DAGSTER_HOME``, which the parent sets.
+Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
+``run_cpu_s`` (its CPU seconds), ``ok``, ``run_id`` and the first error. The parent takes
+peak memory from the OS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import time
+import warnings
+from pathlib import Path
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+FORCE_TAG = "platform/force"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+ORDERS_ASSETS = (["staging", "orders"], ["curated", "orders"], ["marts", "daily_orders"])
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, all threads (DuckDB's and polars' workers too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def run_floor(data_dir: Path, first: dt.date, last: dt.date, began: float) -> dict:
+    """Dedupe + MERGE the days in one DuckDB connection."""
+    from bench import floor
+
+    days = {day: floor.day_files(data_dir, day) for day in _days(first, last)}
+    ready, ready_cpu = time.perf_counter(), _cpu()
+    merged = floor.materialize(data_dir / "floor.duckdb", days)
+    return {
+        "ok": True,
+        "setup_s": ready - began,
+        "run_s": time.perf_counter() - ready,
+        "run_cpu_s": _cpu() - ready_cpu,
+        "rows_merged": merged,
+    }
+
+
+def _error_text(event) -> str:
+    """The event's message and the chain of errors under it."""
+    parts = [event.message]
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None:
+        parts.append(error.message.strip())
+        error = error.cause
+    return " / ".join(parts)
+
+
+def _job_result(result, setup_s: float, started: float, started_cpu: float) -> dict:
+    failures = [_error_text(event) for event in result.all_events if event.is_failure]
+    return {
+        "ok": result.success,
+        "setup_s": setup_s,
+        "run_s": time.perf_counter() - started,
+        "run_cpu_s": _cpu() - started_cpu,
+        "run_id": result.run_id,
+        "error": failures[0] if failures else None,
+    }
+
+
+def _target(first: dt.date, last: dt.date, force: bool = False) -> dict:
+    """``execute_in_process`` arguments for one partition or a single-run range."""
+    tags = {FORCE_TAG: "true"} if force else {}
+    if first == last:
+        return {"partition_key": first.isoformat(), "tags": tags}
+    return {"tags": {**tags, RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}}
+
+
+def run_stock(data_dir: Path, first: dt.date, last: dt.date, began: float, noop: bool) -> dict:
+    """The stock job (one partition per run), or the no-op job (one partition or a range)."""
+    import dagster as dg
+
+    if noop:
+        from bench.noop import defs
+
+        job = defs.resolve_job_def("noop_orders_job")
+    else:
+        from bench.stock import build_definitions
+
+        job = build_definitions(data_dir).resolve_job_def("stock_orders_job")
+        if first != last:
+            raise ValueError("the stock path runs one partition per run")
+    with dg.DagsterInstance.get() as instance:
+        ready, ready_cpu = time.perf_counter(), _cpu()
+        result = job.execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False, **_target(first, last)
+        )
+        return _job_result(result, ready - began, ready, ready_cpu)
+
+
+def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> dict:
+    """The real ``orders_daily_job``, limited to the three orders assets the issue names.
+
+    One partition, or one single-run range (the tags of ``platform_assets.demo.run_range``).
+    """
+    import dagster as dg
+
+    from platform_assets.definitions import defs
+
+    job = defs.resolve_job_def("orders_daily_job")
+    with dg.DagsterInstance.get() as instance:
+        ready, ready_cpu = time.perf_counter(), _cpu()
+        result = job.execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            raise_on_error=False,
+            asset_selection=[dg.AssetKey(key) for key in ORDERS_ASSETS],
+            **_target(first, last, force),
+        )
+        return _job_result(result, ready - began, ready, ready_cpu)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    began = time.perf_counter()
+    warnings.simplefilter("ignore")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("system", choices=["floor", "stock", "platform", "noop"])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--first", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--last", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.system == "floor":
+        result = run_floor(args.data_dir, args.first, args.last, began)
+    elif args.system in ("stock", "noop"):
+        result = run_stock(args.data_dir, args.first, args.last, began, args.system == "noop")
+    else:
+        result = run_platform(args.first, args.last, args.force, began)
+    args.result.write_text(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
