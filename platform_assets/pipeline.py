@@ -174,6 +174,18 @@ def publication_gate(warehouse: WarehouseResource, staged: list[str]):
     return gate
 
 
+def warehouse_asset(**kwargs):
+    """``dg.asset`` for a daily asset published to the warehouse (IO manager, pool, policy)."""
+    return dg.asset(
+        partitions_def=DAILY,
+        backfill_policy=BACKFILL_POLICY,
+        io_manager_key="warehouse_io_manager",
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        **kwargs,
+    )
+
+
 @dataclass(frozen=True)
 class Publish:
     """How a dataset's staged partitions are published to a warehouse table."""
@@ -197,12 +209,9 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
     staging output skips the publication.
     """
 
-    @dg.asset(
+    @warehouse_asset(
         key=publish.key,
         deps=[spec.staging_key],
-        partitions_def=DAILY,
-        backfill_policy=BACKFILL_POLICY,
-        io_manager_key="warehouse_io_manager",
         metadata=warehouse_output(
             publish.table,
             publish.strategy,
@@ -212,9 +221,7 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
             impact_day_column=publish.impact_day_column,
         ),
         code_version=publish.code_version,
-        pool=WAREHOUSE_POOL,
         group_name=spec.name,
-        kinds={"duckdb"},
         description=publish.description,
     )
     def published(
@@ -269,19 +276,14 @@ class Mart:
 def mart_asset(mart: Mart) -> dg.AssetsDefinition:
     """The mart as an asset: skip days whose inputs are unchanged, publish the others."""
 
-    @dg.asset(
+    @warehouse_asset(
         key=mart.key,
         deps=mart.deps,
-        partitions_def=DAILY,
-        backfill_policy=BACKFILL_POLICY,
-        io_manager_key="warehouse_io_manager",
         metadata=warehouse_output(
             mart.table, WriteStrategy.OVERWRITE_PARTITION, partition_column=mart.partition_column
         ),
         code_version=mart.code_version,
-        pool=WAREHOUSE_POOL,
         group_name=mart.group,
-        kinds={"duckdb"},
         description=mart.description,
     )
     def mart_days(

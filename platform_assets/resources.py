@@ -45,10 +45,6 @@ class LakeResource(dg.ConfigurableResource):
 
     root: str
 
-    def path(self, asset_key: dg.AssetKey, partition_key: str) -> Path:
-        """The file of one partition of an asset."""
-        return Path(self.root) / lake_relpath(asset_key, partition_key)
-
     def read(self, asset_key: dg.AssetKey, partition_keys: list[str]) -> pl.DataFrame:
         """Read and concatenate the given partitions of an asset."""
         lake = LocalLake(Path(self.root))
