@@ -6,7 +6,8 @@ where SYSTEM is ``floor`` (raw DuckDB), ``stock`` (dagster-duckdb IO manager), `
 The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
 ``DAGSTER_HOME``, which the parent sets.
 Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
-``run_cpu_s`` (its CPU seconds), ``ok``, ``run_id`` and the first error. The parent takes
+``run_cpu_s`` (its CPU seconds), ``ok``, ``run_ids`` (for the platform: the plan's id and the
+launched runs') and the first error. The parent takes
 peak memory from the OS.
 """
 
@@ -70,7 +71,7 @@ def _job_result(result, setup_s: float, started: float, started_cpu: float) -> d
         "setup_s": setup_s,
         "run_s": time.perf_counter() - started,
         "run_cpu_s": _cpu() - started_cpu,
-        "run_id": result.run_id,
+        "run_ids": [result.run_id],
         "error": failures[0] if failures else None,
     }
 
@@ -108,23 +109,29 @@ def run_stock(data_dir: Path, first: dt.date, last: dt.date, began: float, noop:
 def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> dict:
     """The real ``orders_daily_job``, limited to the three orders assets the issue names.
 
-    One partition, or one single-run range (the tags of ``platform_assets.demo.run_range``).
+    Launched as a user would (``platform_assets.launch.launch_job``): planned first,
+    then one single-run range over the days that need work (none when unchanged).
     """
     import dagster as dg
 
-    from platform_assets.definitions import defs
+    from platform_assets.launch import day_keys, launch_job
 
-    job = defs.resolve_job_def("orders_daily_job")
+    keys = day_keys(first, (last - first).days + 1)
+    assets = [dg.AssetKey(key) for key in ORDERS_ASSETS]
     with dg.DagsterInstance.get() as instance:
         ready, ready_cpu = time.perf_counter(), _cpu()
-        result = job.execute_in_process(
-            instance=instance,
-            run_config=QUIET,
-            raise_on_error=False,
-            asset_selection=[dg.AssetKey(key) for key in ORDERS_ASSETS],
-            **_target(first, last, force),
-        )
-        return _job_result(result, ready - began, ready, ready_cpu)
+        launch = launch_job("orders_daily_job", keys, instance, force=force, assets=assets)
+        events = [event for run in launch.runs for event in run.all_events]
+        failures = [_error_text(event) for event in events if event.is_failure]
+        return {
+            "ok": launch.success,
+            "setup_s": ready - began,
+            "run_s": time.perf_counter() - ready,
+            "run_cpu_s": _cpu() - ready_cpu,
+            "run_ids": launch.run_ids,
+            "runs_launched": len(launch.runs),
+            "error": failures[0] if failures else None,
+        }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ class Sample:
     load_1m: float
     cpu_pressure: float
     ok: bool
-    run_id: str | None
+    run_ids: list[str]
     error: str | None
 
 
@@ -140,7 +140,7 @@ def run_child(
         load_1m=load,
         cpu_pressure=pressure,
         ok=process.returncode == 0 and reported.get("ok", False),
-        run_id=reported.get("run_id"),
+        run_ids=reported.get("run_ids", []),
         error=reported.get("error") or (None if reported else f"see {log_path}"),
     )
 
@@ -168,13 +168,14 @@ def fsync_ms(folder: Path, count: int = 20) -> float:
     return statistics.median(times) * 1000
 
 
-def ledger_statuses(state: Path, run_id: str) -> dict[str, int]:
-    """Ledger rows of one run by status."""
+def ledger_statuses(state: Path, run_ids: list[str]) -> dict[str, int]:
+    """Ledger rows of one launch (its plan and runs) by status."""
     con = duckdb.connect(str(state / "data" / "warehouse.duckdb"), read_only=True)
     try:
         rows = con.execute(
-            "SELECT status, count(*) FROM platform.pipeline_runs WHERE run_id = ? GROUP BY ALL",
-            [run_id],
+            "SELECT status, count(*) FROM platform.pipeline_runs "
+            "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY ALL",
+            [run_ids],
         ).fetchall()
     finally:
         con.close()
@@ -186,7 +187,7 @@ def require(sample: Sample, what: str, state: Path | None = None, expect: str = 
     if not sample.ok:
         raise RuntimeError(f"{what} failed: {sample.error}")
     if state is not None and expect:
-        found = ledger_statuses(state, sample.run_id)
+        found = ledger_statuses(state, sample.run_ids)
         if found != {expect: rows}:
             raise RuntimeError(f"{what}: expected {rows} ledger row(s) {expect}, found {found}")
     return sample

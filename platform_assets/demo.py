@@ -1,25 +1,23 @@
 """Run the orders pipeline headless over a range of days and print a per-partition summary.
 
 Usage: ``python -m platform_assets.demo --start 2024-01-01 --days 7`` (``make demo``).
-The days run as one single-run backfill on the Dagster instance in ``DAGSTER_HOME``
-(so the run shows in the UI); the summary is read back from the run ledger.
+Each job is planned first (``platform_assets.launch``): the days that changed run as
+single-run ranges on the Dagster instance in ``DAGSTER_HOME`` (so they show in the UI),
+unchanged days are skipped without a run; the summary is read back from the run ledger.
 """
 
 import argparse
-import datetime as dt
 import time
 
 import dagster as dg
 import polars as pl
 
-from platform_assets.definitions import defs
+from platform_assets.launch import JOBS, day_keys, describe, launch_job
 from platform_assets.ledger import ensure_ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.settings import load_settings
 from platform_assets.warehouse import connect, query_frame
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 DATASETS = [
     "staging/customers",
     "curated/customers_daily",
@@ -28,20 +26,6 @@ DATASETS = [
     "marts/daily_orders",
     "marts/daily_revenue_by_segment",
 ]
-JOBS = ["customers_daily_job", "orders_daily_job"]
-
-
-def run_range(
-    job_name: str, first: str, last: str, instance: dg.DagsterInstance, force: bool = False
-):
-    """Materialize the partitions ``first``..``last`` in one run of a job."""
-    tags = {RANGE_START: first, RANGE_END: last}
-    if force:
-        tags["platform/force"] = "true"
-    job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        run_config=QUIET, instance=instance, tags=tags, raise_on_error=False
-    )
 
 
 def run_summary(run_ids: list[str]) -> pl.DataFrame:
@@ -76,21 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--force", action="store_true", help="recompute unchanged partitions")
     args = parser.parse_args(argv)
-    first = validate_partition_key(args.start)
-    last = first + dt.timedelta(days=args.days - 1)
+    partitions = day_keys(validate_partition_key(args.start), args.days)
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        results = [
-            run_range(job, first.isoformat(), last.isoformat(), instance, args.force)
-            for job in JOBS
-        ]
+        launches = [launch_job(job, partitions, instance, args.force) for job in JOBS]
     elapsed = time.monotonic() - began
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
-        print(run_summary([r.run_id for r in results]))
-    for job, result in zip(JOBS, results, strict=True):
-        print(f"{job}: run {result.run_id} {'succeeded' if result.success else 'FAILED'}")
+        print(run_summary([run_id for launch in launches for run_id in launch.run_ids]))
+    for launch in launches:
+        print(describe(launch))
     print(f"total {elapsed:.1f}s (cells: ledger status, rows in -> rows written)")
-    return 0 if all(r.success for r in results) else 1
+    return 0 if all(launch.success for launch in launches) else 1
 
 
 if __name__ == "__main__":

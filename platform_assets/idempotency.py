@@ -68,7 +68,8 @@ def _close_abandoned(context, ledger: Ledger, dataset: str, partitions: list[str
             context.log.warning(f"{dataset} {partition}: {why}; this run recomputes it")
 
 
-def _unchanged(published: PublishedVersion | None, checksum: str, version: str) -> bool:
+def is_unchanged(published: PublishedVersion | None, checksum: str, version: str) -> bool:
+    """Whether ``published`` is the version for this input checksum and code version."""
     return (
         published is not None
         and published.input_checksum == checksum
@@ -117,9 +118,7 @@ def skip_or_compute(
     keys = sorted(checksums)
     _close_abandoned(context, ledger, dataset, keys)
     published = ledger.published(dataset, keys)
-    todo = (
-        keys if forced else [k for k in keys if not _unchanged(published[k], checksums[k], version)]
-    )
+    todo = [k for k in keys if forced or not is_unchanged(published[k], checksums[k], version)]
     unchanged = {k: published[k] for k in keys if k not in todo}
     metadata: dict[str, object] = {
         SKIPPED_KEY: not todo,
@@ -179,7 +178,7 @@ def _change_reason(
     reasons = []
     for key in sorted(published):
         pub = published[key]
-        if _unchanged(pub, checksums[key], version):
+        if is_unchanged(pub, checksums[key], version):
             continue
         if pub is None:
             reasons.append(f"{key}: never published")

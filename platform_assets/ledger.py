@@ -204,25 +204,39 @@ class Ledger:
     def record_skips(
         self, run_id: str, dataset: str, published: dict[str, PublishedVersion]
     ) -> None:
-        """Record that a run skipped unchanged partitions, naming who published each."""
+        """Record that a run skipped unchanged partitions, naming who published each.
+
+        One statement for all partitions (each row the next attempt of this run on it).
+        """
+        keys = sorted(published)
+        versions = [published[key] for key in keys]
         with self.warehouse.connect() as con:
             ensure_ledger(con)
-            con.execute("BEGIN TRANSACTION")
-            for key, version in sorted(published.items()):
-                _insert_attempt(
-                    con,
-                    run_id,
-                    dataset,
-                    key,
-                    version.input_checksum,
-                    version.code_version,
-                    False,
-                    status=SKIPPED,
-                    rows_written=0,
-                    output_checksum=version.output_checksum,
-                    note=f"unchanged; current version published by run {version.run_id}",
-                )
-            con.execute("COMMIT")
+            con.execute(
+                "INSERT INTO platform.pipeline_runs (run_id, dataset, partition, attempt, status, "
+                "started_at, completed_at, input_checksum, code_version, forced, rows_written, "
+                "output_checksum, note) "
+                "SELECT $run, $dataset, s.partition, 1 + coalesce((SELECT max(r.attempt) "
+                "FROM platform.pipeline_runs r WHERE r.run_id = $run AND r.dataset = $dataset "
+                "AND r.partition = s.partition), 0), 'skipped', $now, $now, s.input_checksum, "
+                "s.code_version, false, 0, s.output_checksum, "
+                "'unchanged; current version published by run ' || s.publisher "
+                "FROM (SELECT unnest($keys::VARCHAR[]) AS partition, "
+                "unnest($inputs::VARCHAR[]) AS input_checksum, "
+                "unnest($versions::VARCHAR[]) AS code_version, "
+                "unnest($outputs::VARCHAR[]) AS output_checksum, "
+                "unnest($publishers::VARCHAR[]) AS publisher) s",
+                {
+                    "run": run_id,
+                    "dataset": dataset,
+                    "now": _now(),
+                    "keys": keys,
+                    "inputs": [v.input_checksum for v in versions],
+                    "versions": [v.code_version for v in versions],
+                    "outputs": [v.output_checksum for v in versions],
+                    "publishers": [v.run_id for v in versions],
+                },
+            )
 
     def record_blocked(
         self,
@@ -308,11 +322,12 @@ def recent_attempts(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataF
     """The latest attempts, newest first."""
     return query_frame(
         con,
-        "SELECT run_id[:8] AS run, dataset, partition, attempt, status, forced, rows_in, "
+        "SELECT CASE WHEN starts_with(run_id, 'plan-') THEN 'planned' ELSE run_id[:8] END "
+        "AS run, dataset, partition, attempt, status, forced, rows_in, "
         "rows_written, started_at::TIMESTAMP(0) AS started, "
         "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
         "coalesce(error, note) AS detail "
-        "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id LIMIT ?",
+        "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
         [limit],
     )
 

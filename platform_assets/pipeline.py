@@ -24,6 +24,7 @@ from platform_assets.idempotency import (
 from platform_assets.io.managers import lake_output, warehouse_output
 from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
+from platform_assets.landing import LandingStore
 from platform_assets.landing_parser import LandingContract, parse_day, quarantine_lines
 from platform_assets.partitions import (
     backfill_policy,
@@ -31,6 +32,7 @@ from platform_assets.partitions import (
     observable_source,
     validate_partition_key,
 )
+from platform_assets.planner import PlanInputs, register_inputs
 from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import LakeResource, LandingResource
 from platform_assets.warehouse_resource import WarehouseResource
@@ -102,8 +104,17 @@ def landing_source(spec: DatasetSpec) -> dg.SourceAsset:
     return landing
 
 
+def landing_checksums(store: LandingStore, dataset: str, keys: list[str]) -> dict[str, str]:
+    """The content checksum of each landing day of ``dataset``."""
+    return {key: store.fingerprint(store.files(dataset, key)) for key in keys}
+
+
 def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     """Parse, quarantine and stage each landing day, then audit it with blocking checks."""
+    register_inputs(
+        spec.staging_key,
+        PlanInputs(lambda res, keys: landing_checksums(res.landing, spec.name, keys)),
+    )
 
     @dg.asset(
         key=spec.staging_key,
@@ -208,6 +219,10 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
     The input checksum is the staged file's checksum, so a byte-identical
     staging output skips the publication.
     """
+    register_inputs(
+        dg.AssetKey(publish.key),
+        PlanInputs(lambda res, keys: upstream_checksums(res.warehouse, spec.staging_dataset, keys)),
+    )
 
     @warehouse_asset(
         key=publish.key,
@@ -273,8 +288,20 @@ class Mart:
         return dg.AssetKey(self.key)
 
 
+def mart_checksums(mart: Mart, warehouse: WarehouseResource, keys: list[str]) -> dict[str, str]:
+    """The input checksum of each day of ``mart`` (from the published tables it reads)."""
+    days = [validate_partition_key(key) for key in keys]
+    with warehouse.connect(read_only=True) as con:
+        by_day = mart.input_checksums(con, days)
+    return {day.isoformat(): checksum for day, checksum in by_day.items()}
+
+
 def mart_asset(mart: Mart) -> dg.AssetsDefinition:
     """The mart as an asset: skip days whose inputs are unchanged, publish the others."""
+    register_inputs(
+        mart.asset_key,
+        PlanInputs(lambda res, keys: mart_checksums(mart, res.warehouse, keys), same_day=False),
+    )
 
     @warehouse_asset(
         key=mart.key,
@@ -289,10 +316,7 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
     def mart_days(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.Output[Publication]:
-        days = [validate_partition_key(key) for key in context.partition_keys]
-        with warehouse.connect(read_only=True) as con:
-            by_day = mart.input_checksums(con, days)
-        checksums = {day.isoformat(): checksum for day, checksum in by_day.items()}
+        checksums = mart_checksums(mart, warehouse, context.partition_keys)
 
         def compute(keys: list[str]):
             with warehouse.connect(read_only=True) as con:

@@ -1,0 +1,130 @@
+"""Planned launches: unchanged days start no Dagster run, changed days do, force runs all."""
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+
+from platform_assets.launch import JOBS, launch_job
+from tests.conftest import read_table
+
+ORDERS_DATASETS = [
+    "staging/orders",
+    "curated/orders",
+    "marts/daily_orders",
+    "marts/daily_revenue_by_segment",
+]
+ALL_DATASETS = ["staging/customers", "curated/customers_daily", *ORDERS_DATASETS]
+
+
+@pytest.fixture
+def instance():
+    """A real (temporary, SQLite-backed) Dagster instance."""
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+def launch_all(settings, defs, instance, keys, force=False):
+    return [
+        launch_job(job, keys, instance, force=force, settings=settings, definitions=defs)
+        for job in JOBS
+    ]
+
+
+def ledger_rows(settings, run_ids: list[str]) -> pl.DataFrame:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.sql(
+            "SELECT run_id, dataset, partition, status, forced, note "
+            "FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY dataset, partition",
+            params=[run_ids],
+        ).pl()
+    finally:
+        con.close()
+
+
+def output_files(settings) -> dict[str, tuple[bytes, int]]:
+    paths = sorted(settings.lake_dir.rglob("*.parquet")) + [settings.warehouse_path]
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in paths}
+
+
+@pytest.fixture
+def published(settings, defs, instance, sample_days):
+    """Three days of both datasets launched once on a fresh warehouse."""
+    keys = sample_days(days=3, orders_per_day=200)
+    first = launch_all(settings, defs, instance, keys)
+    for launch in first:
+        assert launch.success
+        assert launch.plan.todo == keys, f"{launch.job}: nothing is published yet"
+        assert len(launch.runs) == 1
+    return keys, first
+
+
+def test_unchanged_days_start_no_run_and_are_ledgered_as_skipped(
+    settings, defs, instance, published
+):
+    keys, first = published
+    publishers = {run.run_id for launch in first for run in launch.runs}
+    before, runs_before = output_files(settings), len(instance.get_runs())
+    second = launch_all(settings, defs, instance, keys)
+    assert [launch.runs for launch in second] == [[], []]
+    assert all(launch.success and launch.plan.todo == [] for launch in second)
+    assert len(instance.get_runs()) == runs_before
+    rows = ledger_rows(settings, [launch.plan_id for launch in second])
+    assert set(rows["status"]) == {"skipped"}
+    assert {(r["dataset"], r["partition"]) for r in rows.iter_rows(named=True)} == {
+        (dataset, key) for dataset in ALL_DATASETS for key in keys
+    }
+    named = {note.rsplit(" ", 1)[-1] for note in rows["note"]}
+    assert named <= publishers and named
+    after = output_files(settings)
+    warehouse = str(settings.warehouse_path)
+    assert {k: v for k, v in after.items() if k != warehouse} == {
+        k: v for k, v in before.items() if k != warehouse
+    }, "a planned skip rewrote a staged file"
+
+
+def test_changed_day_runs_and_unchanged_days_inside_the_run_skip(
+    settings, defs, instance, published
+):
+    keys, _ = published
+    day = keys[1]
+    path = sorted((settings.landing_dir / "orders" / f"dt={day}").glob("*.csv"))[0]
+    event = f"I,1,999,7,placed,10.00,USD,{day} 08:00:00.000000,{day} 08:00:00.000000\n"
+    with path.open("a") as handle:
+        handle.write(event)
+    launch = launch_job("orders_daily_job", keys, instance, settings=settings, definitions=defs)
+    planned = {asset.dataset: asset.todo for asset in launch.plan.assets}
+    assert planned == {
+        "staging/orders": [day],
+        "curated/orders": [day],
+        "marts/daily_orders": keys,  # a merge may change any business day
+        "marts/daily_revenue_by_segment": keys,
+    }
+    assert launch.success and len(launch.runs) == 1
+    statuses = {
+        (r["dataset"], r["partition"]): r["status"]
+        for r in ledger_rows(settings, [launch.runs[0].run_id]).iter_rows(named=True)
+    }
+    assert statuses[("staging/orders", day)] == "succeeded"
+    assert statuses[("curated/orders", day)] == "succeeded"
+    for other in (keys[0], keys[2]):
+        assert statuses[("staging/orders", other)] == "skipped"
+        assert statuses[("curated/orders", other)] == "skipped"
+    order = read_table(settings, "SELECT status FROM curated.orders WHERE order_id = 999")
+    assert order["status"].to_list() == ["placed"]
+
+
+def test_force_runs_every_day_and_records_forced(settings, defs, instance, published):
+    keys, _ = published
+    launches = launch_all(settings, defs, instance, keys, force=True)
+    assert all(launch.success and launch.plan is None for launch in launches)
+    run_ids = [run.run_id for launch in launches for run in launch.runs]
+    assert len(run_ids) == 2
+    rows = ledger_rows(settings, run_ids)
+    assert set(rows["status"]) == {"succeeded"}
+    assert rows["forced"].all()
+    assert {(r["dataset"], r["partition"]) for r in rows.iter_rows(named=True)} == {
+        (dataset, key) for dataset in ALL_DATASETS for key in keys
+    }
