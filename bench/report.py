@@ -265,7 +265,8 @@ def render(results: dict) -> str:
         "process, from the start of the job to its end (imports, definitions and instance "
         "excluded); *platform process* is the whole child (interpreter start, imports, job). "
         "Ratios are to the floor measured in the same run; the unchanged rerun is a second "
-        "run of the same partition, as a share of the platform's full run; the *no-op job* "
+        "launch of the same partition (planned, so no Dagster run starts), as a share of the "
+        "platform's full run; the *no-op job* "
         "(`bench/noop.py`) has the platform's shape (3 assets, 8 check results, the "
         "`warehouse` pool) and does nothing: what Dagster alone costs per run. Peak RSS is "
         "the whole child process (`wait4` `ru_maxrss`), the highest over the repeats.",
@@ -294,9 +295,10 @@ def render(results: dict) -> str:
             f"## {backfill['days']}-day backfill at {backfill['events_per_day']:,.0f} events/day "
             f"(median of {results['backfill_repeats']})",
             "",
-            f"{backfill['events_total']:,} events. Each run is one single-run range, as "
-            "`make demo` runs it (`platform_assets.demo.run_range`: one `execute_in_process` "
-            "of `orders_daily_job` with the range tags), in a fresh process, on a real "
+            f"{backfill['events_total']:,} events. Each run is launched as `make demo` "
+            "launches it (`platform_assets.launch.launch_job`: planned first, then one "
+            "`execute_in_process` of `orders_daily_job` over the days that need work, as a "
+            "single-run range; none when nothing changed), in a fresh process, on a real "
             "instance: a temporary `DAGSTER_HOME` with the repo's `dagster.yaml` (SQLite "
             "storage, the `warehouse` pool, run monitoring). Not `dagster dev`: daemon ticks "
             "and run launch are not included. First run on an empty warehouse; then the same "
@@ -322,12 +324,13 @@ def render(results: dict) -> str:
         "(`to_arrow_table()`), otherwise unchanged: DELETE the partition, then "
         "`INSERT ... SELECT *` by position, in autocommit. The stock IO manager cannot merge, "
         "so `curated/orders` runs the floor's MERGE itself through `DuckDBResource`.",
-        "- platform: `defs.resolve_job_def('orders_daily_job').execute_in_process(partition_key"
-        "=...)`, limited (`asset_selection`) to the three orders assets, with their checks, "
-        "on a temporary `DAGSTER_HOME` with the repo's `dagster.yaml`; the full run and "
-        "the unchanged rerun are checked against the ledger (3 rows `succeeded`, then 3 rows "
-        "`skipped`), and the three systems' `curated.orders` and mart day are compared by "
-        "row count and hash (*outputs agree*).",
+        "- platform: `platform_assets.launch.launch_job('orders_daily_job', ...)` limited to "
+        "the three orders assets (with their checks): the planner compares input checksums "
+        "with the ledger, then one `execute_in_process` runs the days that need work, on a "
+        "temporary `DAGSTER_HOME` with the repo's `dagster.yaml`; the full run and the "
+        "unchanged rerun are checked against the ledger (3 rows `succeeded`, then 3 rows "
+        "`skipped`, the latter under the plan's id, no run), and the three systems' "
+        "`curated.orders` and mart day are compared by row count and hash (*outputs agree*).",
         "- Every run is a fresh `python -m bench.child` process; the state before each full "
         "run is restored from a copy, so every repeat does the same work.",
         "",

@@ -118,6 +118,22 @@ def curated_orders(staged: pl.DataFrame, duckdb: DuckDBResource) -> dg.Materiali
     return dg.MaterializeResult(metadata={"rows_merged": merged})
 
 
+def daily_order_figures(current: pl.DataFrame) -> pl.DataFrame:
+    """Orders and revenue per business day (day placed), status and currency, in polars.
+
+    ``current`` is the current state; tombstones (deleted orders) do not count.
+    """
+    return (
+        current.filter(~pl.col("is_deleted"))
+        .group_by(
+            business_date=pl.col("created_at").dt.date(), status="status", currency="currency"
+        )
+        .agg(orders=pl.len().cast(pl.Int64), revenue=pl.col("amount").sum().cast(schema.MONEY))
+        .select(list(schema.MART_SCHEMA))
+        .sort(["business_date", "status", "currency"])
+    )
+
+
 @dg.asset(
     key=["marts", "daily_orders"],
     deps=[curated_orders],
@@ -131,7 +147,7 @@ def marts_daily_orders(context: dg.AssetExecutionContext, duckdb: DuckDBResource
         current = con.sql(
             "SELECT * FROM curated.orders WHERE CAST(created_at AS DATE) = ?", params=[day]
         ).pl()
-    return transforms.daily_order_figures(current)
+    return daily_order_figures(current)
 
 
 def build_definitions(data_dir: Path) -> dg.Definitions:

@@ -71,7 +71,7 @@ def connect(
 
 
 def query_frame(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None
 ) -> pl.DataFrame:
-    """Run a query with bound parameters and return the result as a polars DataFrame."""
+    """Run a query with bound parameters (positional or ``$named``) as a polars DataFrame."""
     return con.sql(sql, params=params or []).pl()

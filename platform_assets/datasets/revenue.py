@@ -16,17 +16,25 @@ from platform_assets.datasets.orders.assets import (
     ORDERS,
     curated_orders,
     order_day_checksums,
-    orders_by_business_day,
+    orders_read_per_day,
 )
 from platform_assets.datasets.orders.schema import MONEY
 from platform_assets.fingerprint import combine_fingerprints
-from platform_assets.io.metadata import count_by_day
 from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.io.table_schema import existing_columns
 from platform_assets.pipeline import Mart, mart_asset
-from platform_assets.warehouse import query_frame
+from platform_assets.warehouse import qualified, query_frame
 
 SNAPSHOT_TABLE = "curated.customers_daily"
+CURATED_TABLE = "curated.orders"
+SNAPSHOT_DAYS = (
+    f"SELECT customer_id, snapshot_date, segment FROM {qualified(SNAPSHOT_TABLE)} "  # noqa: S608
+    "WHERE snapshot_date IN (SELECT unnest($days::DATE[]))"
+)
+NO_SNAPSHOTS = (
+    "SELECT NULL::BIGINT AS customer_id, NULL::DATE AS snapshot_date, "
+    "NULL::VARCHAR AS segment WHERE false"
+)
 
 
 def revenue_day_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
@@ -36,36 +44,37 @@ def revenue_day_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
     return {d: combine_fingerprints({"orders": orders[d], "customers": snapshots[d]}) for d in days}
 
 
-def revenue_by_segment(orders: pl.DataFrame, snapshots: pl.DataFrame) -> pl.DataFrame:
-    """Orders and revenue per business day, segment and currency (deleted orders excluded)."""
-    placed = orders.filter(~pl.col("is_deleted")).with_columns(
-        business_date=pl.col("created_at").dt.date()
-    )
-    segments = snapshots.select("customer_id", business_date="snapshot_date", segment="segment")
-    return (
-        placed.join(segments, on=["customer_id", "business_date"], how="left")
-        .with_columns(pl.col("segment").fill_null("unknown"))
-        .group_by("business_date", "segment", "currency")
-        .agg(orders=pl.len().cast(pl.Int64), revenue=pl.col("amount").sum().cast(MONEY))
-        .sort("business_date", "segment", "currency")
-    )
+REVENUE_SCHEMA = pl.Schema(
+    {
+        "business_date": pl.Date,
+        "segment": pl.String,
+        "currency": pl.String,
+        "orders": pl.Int64,
+        "revenue": MONEY,
+    }
+)
 
 
 def build_revenue(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
-    """Figures of ``days`` and the orders read per day."""
-    orders = orders_by_business_day(con, days)
-    snapshots = pl.DataFrame(
-        schema={"customer_id": pl.Int64, "snapshot_date": pl.Date, "segment": pl.String}
+    """Figures of ``days``, aggregated in the warehouse, and the orders read per day."""
+    if not existing_columns(con, CURATED_TABLE):
+        return pl.DataFrame(schema=REVENUE_SCHEMA), {}
+    snapshot_days = SNAPSHOT_DAYS if existing_columns(con, SNAPSHOT_TABLE) else NO_SNAPSHOTS
+    figures = query_frame(
+        con,
+        f"WITH snapshots AS ({snapshot_days}), "  # noqa: S608
+        "placed AS (SELECT customer_id, currency, amount, "
+        "CAST(created_at AS DATE) AS business_date "
+        f"FROM {qualified(CURATED_TABLE)} WHERE NOT is_deleted "
+        "AND CAST(created_at AS DATE) IN (SELECT unnest($days::DATE[]))) "
+        "SELECT p.business_date, coalesce(s.segment, 'unknown') AS segment, p.currency, "
+        "count(*) AS orders, CAST(sum(p.amount) AS DECIMAL(18, 2)) AS revenue "
+        "FROM placed p LEFT JOIN snapshots s "
+        "ON s.customer_id = p.customer_id AND s.snapshot_date = p.business_date "
+        "GROUP BY ALL ORDER BY business_date, segment, currency",
+        {"days": days},
     )
-    if existing_columns(con, SNAPSHOT_TABLE):
-        snapshots = query_frame(
-            con,
-            "SELECT customer_id, snapshot_date, segment FROM curated.customers_daily "
-            "WHERE snapshot_date IN (SELECT unnest(?::DATE[]))",
-            [days],
-        )
-    rows_in = count_by_day(orders.with_columns(day=orders["created_at"].dt.date()), "day")
-    return revenue_by_segment(orders, snapshots), rows_in
+    return figures.cast(REVENUE_SCHEMA), orders_read_per_day(con, days)
 
 
 DAILY_REVENUE_BY_SEGMENT = Mart(

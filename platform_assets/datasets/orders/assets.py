@@ -6,7 +6,6 @@ import duckdb
 import polars as pl
 
 from platform_assets.datasets.orders import checks, schema, transforms
-from platform_assets.io.metadata import count_by_day
 from platform_assets.io.strategies import WriteStrategy
 from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.io.table_schema import existing_columns
@@ -63,18 +62,16 @@ curated_orders = published_asset(
 )
 
 
-def orders_by_business_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
-    """Current-state rows of the orders placed on ``days`` (none before the first merge)."""
+def orders_read_per_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, int]:
+    """Current-state rows (tombstones included) of the orders placed on each of ``days``."""
     if not existing_columns(con, schema.CURATED_TABLE):
-        return pl.DataFrame(
-            schema={c: schema.STAGING_SCHEMA[c] for c in schema.CURRENT_STATE_COLUMNS}
-        )
-    return query_frame(
-        con,
-        f"SELECT * FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
-        "WHERE CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[]))",
+        return {}
+    rows = con.execute(
+        f"SELECT CAST(created_at AS DATE), count(*) FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
+        "WHERE CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
         [days],
-    )
+    ).fetchall()
+    return {day.isoformat(): count for day, count in rows}
 
 
 def order_day_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
@@ -82,12 +79,24 @@ def order_day_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
     return daily_slice_checksums(con, schema.CURATED_TABLE, "created_at", days)
 
 
+FIGURES = (
+    "CAST(created_at AS DATE) AS business_date, status, currency, "
+    "count(*) AS orders, CAST(sum(amount) AS DECIMAL(18, 2)) AS revenue"
+)
+
+
 def build_daily_orders(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
-    """Figures of ``days`` from the current state, and the orders read per day."""
-    current = orders_by_business_day(con, days)
-    return transforms.daily_order_figures(current), count_by_day(
-        current.with_columns(day=current["created_at"].dt.date()), "day"
+    """Figures of ``days``, aggregated in the warehouse, and the orders read per day."""
+    if not existing_columns(con, schema.CURATED_TABLE):
+        return pl.DataFrame(schema=schema.MART_SCHEMA), {}
+    figures = query_frame(
+        con,
+        f"SELECT {FIGURES} FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
+        "WHERE NOT is_deleted AND CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[])) "
+        "GROUP BY ALL ORDER BY business_date, status, currency",
+        [days],
     )
+    return figures.cast(schema.MART_SCHEMA), orders_read_per_day(con, days)
 
 
 DAILY_ORDERS = Mart(

@@ -6,12 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from platform_assets.datasets.orders.schema import (
-    CURRENT_STATE_COLUMNS,
-    MART_SCHEMA,
-    MONEY,
-    STAGING_COLUMNS,
-)
+from platform_assets.datasets.orders.schema import CURRENT_STATE_COLUMNS, STAGING_COLUMNS
 
 
 def keep_latest(frame: pl.DataFrame) -> pl.DataFrame:
@@ -46,19 +41,3 @@ def current_state_rows(staged: pl.DataFrame) -> pl.DataFrame:
     events, never on which day (or how often) an event was delivered.
     """
     return keep_latest(staged).select(CURRENT_STATE_COLUMNS)
-
-
-def daily_order_figures(current: pl.DataFrame) -> pl.DataFrame:
-    """Orders and revenue per business day (day placed), status and currency.
-
-    ``current`` is the current state; tombstones (deleted orders) do not count.
-    """
-    return (
-        current.filter(~pl.col("is_deleted"))
-        .group_by(
-            business_date=pl.col("created_at").dt.date(), status="status", currency="currency"
-        )
-        .agg(orders=pl.len().cast(pl.Int64), revenue=pl.col("amount").sum().cast(MONEY))
-        .select(list(MART_SCHEMA))
-        .sort(["business_date", "status", "currency"])
-    )
