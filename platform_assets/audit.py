@@ -262,30 +262,34 @@ def audit_staged(
     evidence) re-report the outcomes recorded by the run that staged them.
     Partitions failing an ERROR check get failed ledger rows for ``publishes``.
     """
-    ledger = Ledger(warehouse)
-    outcomes = {
-        key: audit_partition(
-            e.staged, e.rejected, e.total, ledger.trailing_rows(dataset, key, trailing)
-        )
-        for key, e in evidence.items()
-    }
-    if outcomes:
-        record_outcomes(warehouse, dataset, context.run_id, outcomes)
-    skipped = [key for key in context.partition_keys if key not in evidence]
-    published = ledger.published(dataset, skipped) if skipped else {}
-    runs = {key: pub.run_id for key, pub in published.items() if pub}
-    stored = stored_outcomes(warehouse, dataset, runs)
-    blocked = {
-        key: "blocked by failed checks on "
-        + f"{dataset}: "
-        + "; ".join(f"{o.name} ({o.detail})" for o in items if o.severity == ERROR and not o.passed)
-        for key, items in outcomes.items()
-        if any(o.severity == ERROR and not o.passed for o in items)
-    }
-    for key, error in blocked.items():
-        context.log.error(f"{dataset} {key}: {error}; not published")
-    if blocked:
-        ledger.record_blocked(context.run_id, publishes, blocked, {})
-    evaluated_by = sorted({*runs.values(), *([context.run_id] if outcomes else [])})
-    extra = {"evaluated_by_run": ", ".join(evaluated_by)}
-    return to_check_results(context.asset_key, {**stored, **outcomes}, extra)
+    with warehouse.session():  # the check bookkeeping on one connection
+        ledger = Ledger(warehouse)
+        outcomes = {
+            key: audit_partition(
+                e.staged, e.rejected, e.total, ledger.trailing_rows(dataset, key, trailing)
+            )
+            for key, e in evidence.items()
+        }
+        if outcomes:
+            record_outcomes(warehouse, dataset, context.run_id, outcomes)
+        skipped = [key for key in context.partition_keys if key not in evidence]
+        published = ledger.published(dataset, skipped) if skipped else {}
+        runs = {key: pub.run_id for key, pub in published.items() if pub}
+        stored = stored_outcomes(warehouse, dataset, runs)
+        failing = {
+            key: [o for o in items if o.severity == ERROR and not o.passed]
+            for key, items in outcomes.items()
+        }
+        blocked = {
+            key: f"blocked by failed checks on {dataset}: "
+            + "; ".join(f"{o.name} ({o.detail})" for o in failed)
+            for key, failed in failing.items()
+            if failed
+        }
+        for key, error in blocked.items():
+            context.log.error(f"{dataset} {key}: {error}; not published")
+        if blocked:
+            ledger.record_blocked(context.run_id, publishes, blocked, {})
+        evaluated_by = sorted({*runs.values(), *([context.run_id] if outcomes else [])})
+        extra = {"evaluated_by_run": ", ".join(evaluated_by)}
+        return to_check_results(context.asset_key, {**stored, **outcomes}, extra)

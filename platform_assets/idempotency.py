@@ -116,17 +116,32 @@ def skip_or_compute(
     version = code_version(context)
     forced = is_forced(context)
     keys = sorted(checksums)
-    _close_abandoned(context, ledger, dataset, keys)
-    published = ledger.published(dataset, keys)
-    todo = [k for k in keys if forced or not is_unchanged(published[k], checksums[k], version)]
-    unchanged = {k: published[k] for k in keys if k not in todo}
+    attempts: list[Attempt] = []
+    with warehouse.session():  # the ledger bookkeeping on one connection
+        _close_abandoned(context, ledger, dataset, keys)
+        published = ledger.published(dataset, keys)
+        todo = [k for k in keys if forced or not is_unchanged(published[k], checksums[k], version)]
+        unchanged = {k: published[k] for k in keys if k not in todo}
+        if unchanged:
+            ledger.record_skips(context.run_id, dataset, unchanged)
+        if todo:
+            reason = _change_reason(published, checksums, version, forced, context)
+            context.log.info(f"{dataset} {', '.join(todo)}: computing, {reason}")
+            attempts = ledger.begin(
+                context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced, reason
+            )
+            try:
+                if gate:
+                    gate(todo)
+            except Exception as exc:
+                fail_attempts(ledger, attempts, exc)
+                raise
     metadata: dict[str, object] = {
         SKIPPED_KEY: not todo,
         **_input_metadata(checksums, version, forced),
     }
     if unchanged:
         runs = ", ".join(sorted({pub.run_id for pub in unchanged.values()}))
-        ledger.record_skips(context.run_id, dataset, unchanged)
         context.log.info(
             f"{dataset} {', '.join(unchanged)}: skipped, unchanged input and code version "
             f"{version}; current version published by run {runs}"
@@ -144,18 +159,7 @@ def skip_or_compute(
         return dg.Output(
             Publication(frame=None), metadata=metadata, data_version=_data_version(checksums)
         )
-    reason = (
-        "forced (platform/force=true)" if forced else _change_reason(published, checksums, version)
-    )
-    if context.run.tags.get(REASON_TAG):
-        reason = f"{context.run.tags[REASON_TAG]}; {reason}"
-    context.log.info(f"{dataset} {', '.join(todo)}: computing, {reason}")
-    attempts = ledger.begin(
-        context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced, note=reason
-    )
     try:
-        if gate:
-            gate(todo)
         frame, rows_in, extra = compute(todo)
     except Exception as exc:
         fail_attempts(ledger, attempts, exc)
@@ -173,20 +177,31 @@ def skip_or_compute(
 
 
 def _change_reason(
-    published: dict[str, PublishedVersion | None], checksums: dict[str, str], version: str
+    published: dict[str, PublishedVersion | None],
+    checksums: dict[str, str],
+    version: str,
+    forced: bool,
+    context: dg.AssetExecutionContext,
 ) -> str:
-    reasons = []
-    for key in sorted(published):
-        pub = published[key]
-        if is_unchanged(pub, checksums[key], version):
-            continue
-        if pub is None:
-            reasons.append(f"{key}: never published")
-        elif pub.code_version != version:
-            reasons.append(f"{key}: code version {pub.code_version} -> {version}")
-        elif pub.input_checksum != checksums[key]:
-            reasons.append(f"{key}: input changed")
-    return "; ".join(reasons) or "changed"
+    """Why the run computes: forced, or per partition never published / code / input changed."""
+    if forced:
+        reason = "forced (platform/force=true)"
+    else:
+        reasons = []
+        for key in sorted(published):
+            pub = published[key]
+            if is_unchanged(pub, checksums[key], version):
+                continue
+            if pub is None:
+                reasons.append(f"{key}: never published")
+            elif pub.code_version != version:
+                reasons.append(f"{key}: code version {pub.code_version} -> {version}")
+            elif pub.input_checksum != checksums[key]:
+                reasons.append(f"{key}: input changed")
+        reason = "; ".join(reasons) or "changed"
+    if context.run.tags.get(REASON_TAG):
+        reason = f"{context.run.tags[REASON_TAG]}; {reason}"
+    return reason
 
 
 def fail_attempts(ledger: Ledger, attempts: list[Attempt], exc: BaseException) -> None:

@@ -168,6 +168,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         """Overwrite the output's partition window or merge it, in one transaction."""
         if obj.skipped:
             return
+        with self.warehouse.session():  # the write and its ledger rows on one connection
+            self._publish(context, obj)
+
+    def _publish(self, context: dg.OutputContext, obj: Publication) -> None:
         meta = context.definition_metadata
         table = meta[TABLE]
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
