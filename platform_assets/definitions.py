@@ -1,7 +1,6 @@
 """The code location: assets, jobs, sensors, schedules and resources for the environment."""
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from platform_assets.automation.late_changes import build_late_changes_sensor
 from platform_assets.automation.schedules import build_daily_schedule
@@ -15,7 +14,12 @@ from platform_assets.datasets.revenue import (
 )
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
 from platform_assets.pipeline import DAILY
-from platform_assets.resources import LakeResource, LandingResource, S3LandingResource
+from platform_assets.resources import (
+    LakeResource,
+    LandingResource,
+    RetryingS3Resource,
+    S3LandingResource,
+)
 from platform_assets.settings import Settings, load_settings
 from platform_assets.warehouse_resource import WarehouseResource
 
@@ -45,7 +49,13 @@ def build_landing(settings: Settings) -> LandingResource | S3LandingResource:
     """The landing resource for the storage switch (local folder or S3 prefix)."""
     if settings.storage == "s3":
         return S3LandingResource(
-            s3=S3Resource(endpoint_url=settings.s3_endpoint_url),
+            s3=RetryingS3Resource(
+                endpoint_url=settings.s3_endpoint_url,
+                max_attempts=settings.s3_max_attempts,
+                retry_mode=settings.s3_retry_mode,
+                connect_timeout_s=settings.s3_connect_timeout_s,
+                read_timeout_s=settings.s3_read_timeout_s,
+            ),
             bucket=settings.s3_bucket or "",
             prefix=settings.s3_prefix,
         )

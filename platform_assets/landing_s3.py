@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from platform_assets.fingerprint import fingerprint_objects
 from platform_assets.landing import is_landing_name
 from platform_assets.partitions import validate_partition_key
+
+
+class S3LandingError(RuntimeError):
+    """An S3 request of the landing store failed for good: retries exhausted or no connection."""
+
+
+@contextmanager
+def naming_s3_errors(operation: str, url: str) -> Iterator[None]:
+    """Name the bucket and key (``url``, ``s3://...``) in any failure of one S3 request.
+
+    Transient faults that outlived botocore's retries (throttling, 5xx, reset connections,
+    timeouts) become :class:`S3LandingError`; a definite answer (a 4xx such as the 412 of
+    ``IfMatch``) keeps its botocore type, with the object added as a note.
+    """
+    try:
+        yield
+    except ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status < 500 and status != 429:
+            err.add_note(f"S3 {operation} {url}")
+            raise
+        raise S3LandingError(f"S3 {operation} {url} failed: {err}") from err
+    except BotoCoreError as err:
+        raise S3LandingError(f"S3 {operation} {url} failed: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -28,14 +55,20 @@ class S3LandingFile:
         """The object key as a path (its suffix selects the parser)."""
         return PurePosixPath(self.key)
 
+    @property
+    def url(self) -> str:
+        """``s3://<bucket>/<key>``, for messages."""
+        return f"s3://{self.bucket}/{self.key}"
+
     def read_bytes(self) -> bytes:
         """The object's content, as long as it still has the listed ETag.
 
         ``IfMatch`` makes S3 refuse (412) an object replaced since it was listed,
         so the bytes parsed are always the ones the fingerprint describes.
         """
-        response = self.client.get_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
-        return response["Body"].read()
+        with naming_s3_errors("GetObject", self.url):
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
+            return response["Body"].read()
 
 
 class S3Landing:
@@ -55,7 +88,8 @@ class S3Landing:
         if delimiter:
             kwargs["Delimiter"] = delimiter
         paginator = self.client.get_paginator("list_objects_v2")
-        yield from paginator.paginate(**kwargs, PaginationConfig={"PageSize": self.page_size})
+        with naming_s3_errors("ListObjectsV2", f"s3://{self.bucket}/{prefix}"):
+            yield from paginator.paginate(**kwargs, PaginationConfig={"PageSize": self.page_size})
 
     def day_prefix(self, dataset: str, partition_key: str) -> str:
         """The key prefix of one day of one dataset (the key is validated first)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_START_DATE = "2024-01-01"
+S3_RETRY_MODES = ("standard", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,10 @@ class Settings:
     warehouse_lock_timeout_s: float
     sensor_interval_s: int
     max_partitions_per_run: int
+    s3_max_attempts: int
+    s3_retry_mode: str
+    s3_connect_timeout_s: float
+    s3_read_timeout_s: float
 
     @property
     def warehouse_path(self) -> Path:
@@ -51,6 +56,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ValueError(f"PLATFORM_STORAGE must be 'local' or 's3', got {storage!r}")
     if storage == "s3" and not env.get("PLATFORM_S3_BUCKET"):
         raise ValueError("PLATFORM_STORAGE=s3 requires PLATFORM_S3_BUCKET")
+    s3_retry_mode = env.get("PLATFORM_S3_RETRY_MODE", "standard").strip().lower()
+    if s3_retry_mode not in S3_RETRY_MODES:
+        raise ValueError(
+            f"PLATFORM_S3_RETRY_MODE must be one of {S3_RETRY_MODES}, got {s3_retry_mode!r}"
+        )
+    s3_max_attempts = int(env.get("PLATFORM_S3_MAX_ATTEMPTS", "5"))
+    if s3_max_attempts < 1:
+        raise ValueError(f"PLATFORM_S3_MAX_ATTEMPTS must be at least 1, got {s3_max_attempts}")
     return Settings(
         data_dir=Path(env.get("PLATFORM_DATA_DIR", "./data")).expanduser().resolve(),
         storage=storage,
@@ -61,4 +74,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
         sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", "30")),
         max_partitions_per_run=int(env.get("PLATFORM_MAX_PARTITIONS_PER_RUN", "31")),
+        s3_max_attempts=s3_max_attempts,
+        s3_retry_mode=s3_retry_mode,
+        s3_connect_timeout_s=float(env.get("PLATFORM_S3_CONNECT_TIMEOUT_S", "10")),
+        s3_read_timeout_s=float(env.get("PLATFORM_S3_READ_TIMEOUT_S", "30")),
     )
