@@ -45,6 +45,10 @@ class LandingStore(Protocol):
         """The day's data files in name order."""
         ...
 
+    def files_by_day(self, dataset: str) -> dict[str, Sequence[LandingEntry]]:
+        """Every day's data files, ``{day: files(dataset, day)}`` for each of partition_keys."""
+        ...
+
     def fingerprint(self, files: Sequence[LandingEntry]) -> str:
         """The input checksum of a day's files (recorded in the ledger and as DataVersion)."""
         ...
@@ -88,6 +92,10 @@ class LocalLanding:
             for p in sorted(folder.iterdir(), key=lambda p: p.name)
             if p.is_file() and is_landing_name(p.name)
         ]
+
+    def files_by_day(self, dataset: str) -> dict[str, list[LandingFile]]:
+        """Every day's data files (one folder listing per day)."""
+        return {key: self.files(dataset, key) for key in self.partition_keys(dataset)}
 
     def fingerprint(self, files: list[LandingFile]) -> str:
         """Content hash of the files (names, sizes and bytes; mtime does not matter)."""

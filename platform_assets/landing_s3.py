@@ -110,6 +110,30 @@ class S3Landing:
                     )
         return sorted(found, key=lambda f: f.name)
 
+    def files_by_day(self, dataset: str) -> dict[str, list[S3LandingFile]]:
+        """Every day's data objects from ONE flat listing of the dataset's prefix.
+
+        A sensor tick costs one ``ListObjectsV2`` request per 1,000 objects, however
+        many days there are (listing day by day costs a request per day). Days are
+        the valid ``dt=`` prefixes, as in :meth:`partition_keys`; objects nested
+        deeper than the day's prefix are ignored, as in :meth:`files`.
+        """
+        base = self._prefix(dataset)
+        days: dict[str, list[S3LandingFile]] = {}
+        for page in self._pages(base):
+            for obj in page.get("Contents", []):
+                folder, _, name = obj["Key"][len(base) :].partition("/")
+                key = folder.removeprefix("dt=")
+                if not folder.startswith("dt=") or not _is_partition_key(key):
+                    continue
+                found = days.setdefault(key, [])
+                if "/" not in name and is_landing_name(name):
+                    etag = obj["ETag"].strip('"')
+                    found.append(
+                        S3LandingFile(name, obj["Key"], obj["Size"], etag, self.bucket, self.client)
+                    )
+        return {key: sorted(days[key], key=lambda f: f.name) for key in sorted(days)}
+
     def partition_keys(self, dataset: str) -> list[str]:
         """Days that have a ``dt=`` prefix, in order; prefixes that are not dates are ignored."""
         base = self._prefix(dataset)
@@ -120,11 +144,8 @@ class S3Landing:
                 if not folder.startswith("dt="):
                     continue
                 key = folder.removeprefix("dt=")
-                try:
-                    validate_partition_key(key)
-                except ValueError:
-                    continue
-                keys.add(key)
+                if _is_partition_key(key):
+                    keys.add(key)
         return sorted(keys)
 
     def fingerprint(self, files: list[S3LandingFile]) -> str:
@@ -134,3 +155,11 @@ class S3Landing:
     def change_signature(self, files: list[S3LandingFile]) -> str:
         """The same as :meth:`fingerprint`: listing already gives the ETag for free."""
         return fingerprint_objects(files)
+
+
+def _is_partition_key(key: str) -> bool:
+    try:
+        validate_partition_key(key)
+    except ValueError:
+        return False
+    return True

@@ -12,10 +12,9 @@ def changed_days(
     """(day, new checksum) for each day whose content changed, and the next cursor."""
     store = landing.store()
     requests, next_cursor = [], dict(cursor)
-    for day in store.partition_keys(dataset):
+    for day, files in store.files_by_day(dataset).items():
         if day not in valid_keys:
             continue
-        files = store.files(dataset, day)
         stat = store.change_signature(files)
         seen = cursor.get(day)
         if seen and seen.stat == stat:

@@ -1,12 +1,17 @@
 """The landing sensor on S3 (moto server): listing with ETags, no downloads."""
 
+import datetime as dt
+
 import dagster as dg
 import pytest
 
 from platform_assets.automation.landing_cursor import DayState, load_cursor
+from platform_assets.automation.sensors import changed_days
 from platform_assets.definitions import build_definitions
+from platform_assets.resources import RetryingS3Resource, S3LandingResource
 from platform_assets.sample import SampleSpec, generate
 from tests.aws.conftest import upload_tree
+from tests.aws.fault_proxy import FaultProxy
 from tests.conftest import START
 
 PREFIX = "env/prod/landing"
@@ -78,3 +83,58 @@ def test_reuploaded_identical_objects_give_no_request_changed_one_does(
     assert [r.partition_key for r in requests] == ["2024-01-02"]
     old_key = next(r.run_key for r in first if r.partition_key == "2024-01-02")
     assert requests[0].run_key != old_key
+
+
+@pytest.fixture
+def counting_proxy(aws_env, monkeypatch):
+    """A pass-through proxy in front of moto that counts the requests it forwards."""
+    with FaultProxy(aws_env) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        yield proxy
+
+
+def test_a_tick_lists_the_whole_dataset_in_one_request(s3, bucket, tmp_path, counting_proxy):
+    root = tmp_path / "many"
+    generate(SampleSpec(START, 12, 20, 3), root)
+    upload_tree(s3, bucket, root / "landing", PREFIX)
+    landing = S3LandingResource(
+        s3=RetryingS3Resource(endpoint_url=counting_proxy.url), bucket=bucket, prefix="env/prod"
+    )
+    valid = {(START + dt.timedelta(days=n)).isoformat() for n in range(12)}
+    before = counting_proxy.requests
+    requests, cursor = changed_days(landing, "orders", valid, {})
+    assert counting_proxy.requests - before == 1, "one ListObjectsV2 for 12 days, no GetObject"
+    assert [day for day, _ in requests] == sorted(valid)
+    store = landing.store()
+    assert {day: state.checksum for day, state in cursor.items()} == {
+        day: store.fingerprint(store.files("orders", day)) for day in sorted(valid)
+    }
+
+
+def test_flat_listing_matches_day_by_day_listing(s3, bucket, sample, s3_settings):
+    upload_tree(s3, bucket, sample, PREFIX)
+    extras = {
+        f"{PREFIX}/orders/dt=2024-01-01/.hidden.csv": b"x",  # hidden: not a landing file
+        f"{PREFIX}/orders/dt=2024-01-01/nested/cdc.csv": b"x",  # deeper than the day
+        f"{PREFIX}/orders/dt=2024-13-01/cdc.csv": b"x",  # not a date
+        f"{PREFIX}/orders/notes.txt": b"x",  # not a day prefix
+        f"{PREFIX}/orders/dt=2024-01-05/cdc.csv.part": b"x",  # a day holding only a partial upload
+    }
+    for key, body in extras.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    store = build_definitions(s3_settings).resources["landing"].store()
+    by_day = store.files_by_day("orders")
+    assert (
+        list(by_day)
+        == store.partition_keys("orders")
+        == [
+            "2024-01-01",
+            "2024-01-02",
+            "2024-01-05",
+        ]
+    )
+    for day, files in by_day.items():
+        assert [(f.key, f.size, f.etag) for f in files] == [
+            (f.key, f.size, f.etag) for f in store.files("orders", day)
+        ]
+    assert by_day["2024-01-05"] == []
