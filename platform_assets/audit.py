@@ -3,24 +3,27 @@
 Checks run on the staged data of each partition. Their outcomes are reported to
 Dagster as asset check results (visible in the UI with counts and a sample of
 failing rows) and kept in ``platform.check_results``, keyed by the run that
-wrote the staged file. Publishing assets call :func:`assert_publishable`
+wrote the staged file, next to the ledger (the warehouse file, or PostgreSQL with
+``PLATFORM_LEDGER_URL``). Publishing assets call :func:`assert_publishable`
 before writing: whatever launched the run, a partition whose staged data
 failed an ERROR check is not published.
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 import polars as pl
 
 from platform_assets.io.metadata import markdown_preview
 from platform_assets.ledger import Ledger
+from platform_assets.metadata_db import MetadataConnection
 from platform_assets.warehouse_resource import WarehouseResource
 
 ERROR, WARN = "ERROR", "WARN"
+CHECK_RESULTS = "platform.check_results"
 SAMPLE_ROWS = 5
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS platform;
@@ -170,54 +173,62 @@ def to_check_results(
     return results
 
 
-def _ensure(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(_DDL)
+@contextmanager
+def _check_results(warehouse: WarehouseResource) -> Iterator[MetadataConnection]:
+    """A run-metadata connection (next to the ledger) on which ``platform.check_results`` exists."""
+    with warehouse.metadata_db() as con:
+        con.ensure(CHECK_RESULTS, _DDL)
+        yield con
 
 
 def record_outcomes(
     warehouse: WarehouseResource, dataset: str, run_id: str, outcomes: dict[str, list[CheckOutcome]]
 ) -> None:
-    """Store the outcomes of a run's checks, one row per (partition, check)."""
-    now = dt.datetime.now(dt.UTC)
-    with warehouse.connect() as con:
-        _ensure(con)
-        con.execute("BEGIN TRANSACTION")
-        for partition, items in outcomes.items():
-            for o in items:
-                con.execute(
-                    "INSERT OR REPLACE INTO platform.check_results VALUES "
-                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        dataset,
-                        partition,
-                        run_id,
-                        o.name,
-                        o.severity,
-                        o.passed,
-                        o.failing_rows,
-                        o.detail,
-                        o.sample,
-                        now,
-                    ],
-                )
-        con.execute("COMMIT")
+    """Store the outcomes of a run's checks, one row per (partition, check), in one statement."""
+    rows = [(partition, o) for partition, items in outcomes.items() for o in items]
+    with _check_results(warehouse) as con:
+        con.execute(
+            "INSERT INTO platform.check_results (dataset, partition, run_id, check_name, "
+            "severity, passed, failing_rows, detail, sample, evaluated_at) "
+            "SELECT ?, unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
+            "unnest(?::BOOLEAN[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), ? "
+            "ON CONFLICT (dataset, partition, run_id, check_name) DO UPDATE SET "
+            "severity = excluded.severity, passed = excluded.passed, "
+            "failing_rows = excluded.failing_rows, detail = excluded.detail, "
+            "sample = excluded.sample, evaluated_at = excluded.evaluated_at",
+            [
+                dataset,
+                [partition for partition, _ in rows],
+                run_id,
+                [o.name for _, o in rows],
+                [o.severity for _, o in rows],
+                [o.passed for _, o in rows],
+                [o.failing_rows for _, o in rows],
+                [o.detail for _, o in rows],
+                [o.sample for _, o in rows],
+                dt.datetime.now(dt.UTC),
+            ],
+        )
 
 
 def stored_outcomes(
     warehouse: WarehouseResource, dataset: str, runs_by_partition: dict[str, str]
 ) -> dict[str, list[CheckOutcome]]:
     """The outcomes recorded by the given run for each partition."""
-    result: dict[str, list[CheckOutcome]] = {}
-    with warehouse.connect() as con:
-        _ensure(con)
-        for partition, run_id in runs_by_partition.items():
-            rows = con.execute(
-                "SELECT check_name, severity, passed, failing_rows, detail, sample "
-                "FROM platform.check_results WHERE dataset = ? AND partition = ? AND run_id = ? "
-                "ORDER BY check_name",
-                [dataset, partition, run_id],
-            ).fetchall()
-            result[partition] = [CheckOutcome(*row) for row in rows]
+    keys = sorted(runs_by_partition)
+    result: dict[str, list[CheckOutcome]] = {key: [] for key in runs_by_partition}
+    with _check_results(warehouse) as con:
+        rows = con.query(
+            "SELECT c.partition, c.check_name, c.severity, c.passed, c.failing_rows, c.detail, "
+            "c.sample FROM platform.check_results c JOIN (SELECT unnest(?::VARCHAR[]) AS "
+            "partition, unnest(?::VARCHAR[]) AS run_id) k "
+            "ON c.partition = k.partition AND c.run_id = k.run_id "
+            "WHERE c.dataset = ? ORDER BY c.partition, c.check_name",
+            [keys, [runs_by_partition[key] for key in keys], dataset],
+        )
+    for partition, *outcome in rows:
+        result[partition].append(CheckOutcome(*outcome))
     return result
 
 

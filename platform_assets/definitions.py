@@ -12,13 +12,19 @@ from platform_assets.datasets.revenue import (
     DAILY_REVENUE_BY_SEGMENT,
     marts_daily_revenue_by_segment,
 )
+from platform_assets.io.delta_location import s3_root
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
 from platform_assets.pipeline import DAILY
 from platform_assets.resources import (
+    DeltaTablesResource,
     LakeResource,
     LandingResource,
+    LocalLakeResource,
     RetryingS3Resource,
+    S3LakeResource,
     S3LandingResource,
+    TablesResource,
+    WarehouseTablesResource,
 )
 from platform_assets.settings import Settings, load_settings
 from platform_assets.warehouse_resource import WarehouseResource
@@ -45,38 +51,72 @@ customers_daily_job = dg.define_asset_job(
 )
 
 
+def build_s3(settings: Settings) -> RetryingS3Resource:
+    """The S3 client resource: endpoint, retries and timeouts from the settings."""
+    return RetryingS3Resource(
+        endpoint_url=settings.s3_endpoint_url,
+        max_attempts=settings.s3_max_attempts,
+        retry_mode=settings.s3_retry_mode,
+        connect_timeout_s=settings.s3_connect_timeout_s,
+        read_timeout_s=settings.s3_read_timeout_s,
+    )
+
+
 def build_landing(settings: Settings) -> LandingResource | S3LandingResource:
     """The landing resource for the storage switch (local folder or S3 prefix)."""
     if settings.storage == "s3":
         return S3LandingResource(
-            s3=RetryingS3Resource(
-                endpoint_url=settings.s3_endpoint_url,
-                max_attempts=settings.s3_max_attempts,
-                retry_mode=settings.s3_retry_mode,
-                connect_timeout_s=settings.s3_connect_timeout_s,
-                read_timeout_s=settings.s3_read_timeout_s,
-            ),
-            bucket=settings.s3_bucket or "",
-            prefix=settings.s3_prefix,
+            s3=build_s3(settings), bucket=settings.s3_bucket or "", prefix=settings.s3_prefix
         )
     return LandingResource(root=str(settings.landing_dir))
 
 
-def build_resources(settings: Settings) -> dict[str, object]:
-    """Resources for the environment: landing on disk or S3; lake and warehouse local.
+def build_lake(settings: Settings) -> LakeResource:
+    """The lake for the storage switch: ``$PLATFORM_DATA_DIR/lake`` or ``<prefix>/lake/``."""
+    if settings.storage == "s3":
+        return S3LakeResource(
+            s3=build_s3(settings), bucket=settings.s3_bucket or "", prefix=settings.s3_prefix
+        )
+    return LocalLakeResource(root=str(settings.lake_dir))
 
-    With ``PLATFORM_STORAGE=s3`` only the landing is read from S3 so far; the
-    staging lake and the DuckDB warehouse stay under ``PLATFORM_DATA_DIR``.
-    """
-    warehouse = WarehouseResource(
-        path=str(settings.warehouse_path), lock_timeout_s=settings.warehouse_lock_timeout_s
+
+def build_tables(settings: Settings, warehouse: WarehouseResource) -> TablesResource:
+    """Published tables for the storage switch: the warehouse file, or Delta tables under
+    ``s3://<bucket>/<prefix>/tables``."""
+    if settings.storage == "s3":
+        return DeltaTablesResource(
+            uri=f"{s3_root(settings)}/tables", endpoint_url=settings.s3_endpoint_url
+        )
+    return WarehouseTablesResource(warehouse=warehouse)
+
+
+def build_warehouse(settings: Settings) -> WarehouseResource:
+    """The DuckDB warehouse file (quarantine tables, and locally the published tables) and
+    where run metadata lives: the ledger and check results in that file, or in Postgres
+    with ``PLATFORM_LEDGER_URL``."""
+    return WarehouseResource(
+        path=str(settings.warehouse_path),
+        lock_timeout_s=settings.warehouse_lock_timeout_s,
+        ledger_url=settings.ledger_url,
     )
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """Resources for the environment: landing, lake and published tables on disk or in S3.
+
+    Quarantine tables stay in the local DuckDB warehouse file; the ledger and check
+    results too, unless ``PLATFORM_LEDGER_URL`` points them at Postgres.
+    """
+    warehouse = build_warehouse(settings)
+    lake = build_lake(settings)
+    tables = build_tables(settings, warehouse)
     return {
         "landing": build_landing(settings),
-        "lake": LakeResource(root=str(settings.lake_dir)),
+        "lake": lake,
+        "tables": tables,
         "warehouse": warehouse,
-        "lake_io_manager": LakeIOManager(root=str(settings.lake_dir), warehouse=warehouse),
-        "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse),
+        "lake_io_manager": LakeIOManager(lake=lake, warehouse=warehouse),
+        "warehouse_io_manager": WarehouseIOManager(warehouse=warehouse, tables=tables),
     }
 
 
@@ -84,6 +124,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All definitions of the platform for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
     interval = settings.sensor_interval_s
+    resources = build_resources(settings)
     return dg.Definitions(
         assets=[*ORDER_ASSETS, *CUSTOMER_ASSETS, marts_daily_revenue_by_segment],
         jobs=[orders_daily_job, customers_daily_job],
@@ -97,13 +138,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                 source_dataset="curated/orders",
                 marts=[DAILY_ORDERS, DAILY_REVENUE_BY_SEGMENT],
                 interval_s=interval,
+                tables=resources["tables"],
             ),
         ],
         schedules=[
             build_daily_schedule(orders_daily_job),
             build_daily_schedule(customers_daily_job),
         ],
-        resources=build_resources(settings),
+        resources=resources,
     )
 
 

@@ -12,11 +12,11 @@ import time
 import dagster as dg
 import polars as pl
 
+from platform_assets.definitions import build_warehouse
 from platform_assets.launch import JOBS, day_keys, describe, launch_job
-from platform_assets.ledger import ensure_ledger
+from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.settings import load_settings
-from platform_assets.warehouse import connect, query_frame
 
 DATASETS = [
     "staging/customers",
@@ -30,17 +30,7 @@ DATASETS = [
 
 def run_summary(run_ids: list[str]) -> pl.DataFrame:
     """One row per partition: each dataset's ledger status and rows in -> rows written."""
-    settings = load_settings()
-    with connect(settings.warehouse_path, settings.warehouse_lock_timeout_s) as con:
-        ensure_ledger(con)
-        rows = query_frame(
-            con,
-            "SELECT partition, dataset, status, rows_in, rows_written "
-            "FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
-            "QUALIFY row_number() OVER (PARTITION BY dataset, partition "
-            "ORDER BY started_at DESC, attempt DESC) = 1",
-            [run_ids],
-        )
+    rows = Ledger(build_warehouse(load_settings())).latest_of_runs(run_ids)
     counts = pl.format(
         "{} {}->{}",
         "status",

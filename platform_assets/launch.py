@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from platform_assets.definitions import build_landing, defs
+from platform_assets.definitions import build_landing, build_tables, build_warehouse, defs
 from platform_assets.idempotency import FORCE_TAG
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.planner import JobPlan, PlanResources, plan_job
 from platform_assets.settings import Settings, load_settings
-from platform_assets.warehouse_resource import WarehouseResource
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -78,11 +77,13 @@ def day_keys(first: dt.date, days: int) -> list[str]:
 
 
 def plan_resources(settings: Settings) -> PlanResources:
-    """The landing store and warehouse for the environment, as the planner reads them."""
-    warehouse = WarehouseResource(
-        path=str(settings.warehouse_path), lock_timeout_s=settings.warehouse_lock_timeout_s
+    """The landing, ledger and published tables of the environment, as the planner reads them."""
+    warehouse = build_warehouse(settings)
+    return PlanResources(
+        landing=build_landing(settings).store(),
+        warehouse=warehouse,
+        tables=build_tables(settings, warehouse).store(),
     )
-    return PlanResources(landing=build_landing(settings).store(), warehouse=warehouse)
 
 
 def _record_planned_skips(plan: JobPlan, plan_id: str, resources: PlanResources) -> None:

@@ -5,17 +5,26 @@ partition that is already published with the same input checksum and code
 version gets a ``skipped`` row instead. A crash leaves a ``started`` row, which
 the next attempt recognises (and closes as ``failed`` once its run is over).
 
+The ledger lives in the run-metadata database (:mod:`platform_assets.metadata_db`):
+the DuckDB warehouse file, or with ``PLATFORM_LEDGER_URL`` a PostgreSQL database
+shared by every run; the SQL below is written once for both, except the CLI's.
+Attempt numbers stay unique under concurrent writers: numbering the attempts of
+one (run, dataset) holds a lock for the length of the transaction.
+
 Read it with ``python -m platform_assets.ledger`` (or ``make ledger``).
 """
 
 import argparse
 import datetime as dt
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-import duckdb
 import polars as pl
 
-from platform_assets.warehouse import connect, query_frame
+from platform_assets.metadata_db import DUCKDB, POSTGRES, MetadataConnection
+from platform_assets.metadata_db_postgres import MetadataDatabaseError, redact_url
 from platform_assets.warehouse_resource import WarehouseResource
 
 TABLE = "platform.pipeline_runs"
@@ -44,6 +53,12 @@ CREATE TABLE IF NOT EXISTS platform.pipeline_runs (
 );
 ALTER TABLE platform.pipeline_runs ADD COLUMN IF NOT EXISTS changed_days VARCHAR;
 """
+# Shared by every run on Postgres, the ledger grows without bound: index the lookups by
+# (dataset, partition). Not on DuckDB, whose scans are fast and whose indexes slow updates.
+_DDL_EXTRA = {
+    POSTGRES: "CREATE INDEX IF NOT EXISTS pipeline_runs_by_partition "
+    "ON platform.pipeline_runs (dataset, partition, status);"
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _attempt_lock(run_id: str, dataset: str) -> str:
+    """The lock that serializes numbering the attempts of one run on one dataset."""
+    return f"attempt:{run_id}\x1f{dataset}"
+
+
 def _insert_attempt(
-    con: duckdb.DuckDBPyConnection,
+    con: MetadataConnection,
     run_id: str,
     dataset: str,
     partition: str,
@@ -89,12 +109,15 @@ def _insert_attempt(
     note: str | None = None,
     error: str | None = None,
 ) -> Attempt:
-    """Insert one attempt row (the next attempt number of this run on the partition)."""
-    number = con.execute(
+    """Insert one attempt row (the next attempt number of this run on the partition).
+
+    Call it inside a transaction holding :func:`_attempt_lock` of (run, dataset).
+    """
+    number = con.query(
         "SELECT coalesce(max(attempt), 0) + 1 FROM platform.pipeline_runs "
         "WHERE run_id = ? AND dataset = ? AND partition = ?",
         [run_id, dataset, partition],
-    ).fetchone()[0]
+    )[0][0]
     now = _now()
     con.execute(
         "INSERT INTO platform.pipeline_runs (run_id, dataset, partition, attempt, status, "
@@ -120,16 +143,20 @@ def _insert_attempt(
     return Attempt(run_id, dataset, partition, number, input_checksum, code_version, forced)
 
 
-def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``platform.pipeline_runs`` if it does not exist."""
-    con.execute(_DDL)
+@contextmanager
+def _ledger(warehouse: WarehouseResource) -> Iterator[MetadataConnection]:
+    """A run-metadata connection on which ``platform.pipeline_runs`` exists."""
+    with warehouse.metadata_db() as con:
+        con.ensure(TABLE, _DDL + _DDL_EXTRA.get(con.dialect, ""))
+        yield con
 
 
 class Ledger:
     """Reads and writes ``platform.pipeline_runs`` through short-lived connections.
 
     Every method takes all partitions of a run at once and uses one connection
-    and one transaction for them.
+    and one transaction for them. The ledger lives where the warehouse keeps its
+    run metadata: the DuckDB file, or PostgreSQL with ``PLATFORM_LEDGER_URL``.
     """
 
     def __init__(self, warehouse: WarehouseResource):
@@ -145,17 +172,14 @@ class Ledger:
         note: str | None = None,
     ) -> list[Attempt]:
         """Insert a ``started`` row per partition (``note``: why it is computed)."""
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            con.execute("BEGIN TRANSACTION")
-            attempts = [
+        with _ledger(self.warehouse) as con, con.transaction():
+            con.lock([_attempt_lock(run_id, dataset)])
+            return [
                 _insert_attempt(
                     con, run_id, dataset, key, checksums[key], code_version, forced, note=note
                 )
                 for key in sorted(checksums)
             ]
-            con.execute("COMMIT")
-        return attempts
 
     def finish(
         self,
@@ -174,9 +198,7 @@ class Ledger:
         """
         rows_in, rows_written = rows_in or {}, rows_written or {}
         output_checksums = output_checksums or {}
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            con.execute("BEGIN TRANSACTION")
+        with _ledger(self.warehouse) as con, con.transaction():
             for attempt in attempts:
                 key = attempt.partition
                 con.execute(
@@ -199,7 +221,6 @@ class Ledger:
                         attempt.attempt,
                     ],
                 )
-            con.execute("COMMIT")
 
     def record_skips(
         self, run_id: str, dataset: str, published: dict[str, PublishedVersion]
@@ -210,32 +231,36 @@ class Ledger:
         """
         keys = sorted(published)
         versions = [published[key] for key in keys]
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
+        now = _now()
+        with _ledger(self.warehouse) as con, con.transaction():
+            con.lock([_attempt_lock(run_id, dataset)])
             con.execute(
                 "INSERT INTO platform.pipeline_runs (run_id, dataset, partition, attempt, status, "
                 "started_at, completed_at, input_checksum, code_version, forced, rows_written, "
                 "output_checksum, note) "
-                "SELECT $run, $dataset, s.partition, 1 + coalesce((SELECT max(r.attempt) "
-                "FROM platform.pipeline_runs r WHERE r.run_id = $run AND r.dataset = $dataset "
-                "AND r.partition = s.partition), 0), 'skipped', $now, $now, s.input_checksum, "
+                "SELECT ?, ?, s.partition, 1 + coalesce((SELECT max(r.attempt) "
+                "FROM platform.pipeline_runs r WHERE r.run_id = ? AND r.dataset = ? "
+                "AND r.partition = s.partition), 0), 'skipped', ?, ?, s.input_checksum, "
                 "s.code_version, false, 0, s.output_checksum, "
                 "'unchanged; current version published by run ' || s.publisher "
-                "FROM (SELECT unnest($keys::VARCHAR[]) AS partition, "
-                "unnest($inputs::VARCHAR[]) AS input_checksum, "
-                "unnest($versions::VARCHAR[]) AS code_version, "
-                "unnest($outputs::VARCHAR[]) AS output_checksum, "
-                "unnest($publishers::VARCHAR[]) AS publisher) s",
-                {
-                    "run": run_id,
-                    "dataset": dataset,
-                    "now": _now(),
-                    "keys": keys,
-                    "inputs": [v.input_checksum for v in versions],
-                    "versions": [v.code_version for v in versions],
-                    "outputs": [v.output_checksum for v in versions],
-                    "publishers": [v.run_id for v in versions],
-                },
+                "FROM (SELECT unnest(?::VARCHAR[]) AS partition, "
+                "unnest(?::VARCHAR[]) AS input_checksum, "
+                "unnest(?::VARCHAR[]) AS code_version, "
+                "unnest(?::VARCHAR[]) AS output_checksum, "
+                "unnest(?::VARCHAR[]) AS publisher) s",
+                [
+                    run_id,
+                    dataset,
+                    run_id,
+                    dataset,
+                    now,
+                    now,
+                    keys,
+                    [v.input_checksum for v in versions],
+                    [v.code_version for v in versions],
+                    [v.output_checksum for v in versions],
+                    [v.run_id for v in versions],
+                ],
             )
 
     def record_blocked(
@@ -246,9 +271,8 @@ class Ledger:
         input_checksums: dict[str, str],
     ) -> None:
         """Record failed publication attempts of ``datasets`` for partitions whose checks failed."""
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            con.execute("BEGIN TRANSACTION")
+        with _ledger(self.warehouse) as con, con.transaction():
+            con.lock([_attempt_lock(run_id, dataset) for dataset in datasets])
             for dataset in datasets:
                 for key, error in sorted(errors.items()):
                     _insert_attempt(
@@ -262,54 +286,49 @@ class Ledger:
                         status=FAILED,
                         error=error,
                     )
-            con.execute("COMMIT")
 
     def published(self, dataset: str, partitions: list[str]) -> dict[str, PublishedVersion | None]:
         """The latest successful publication of each (dataset, partition), if any."""
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            rows = con.execute(
-                "SELECT partition, run_id, input_checksum, code_version, output_checksum, "
-                "completed_at, rows_written FROM platform.pipeline_runs "
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT DISTINCT ON (partition) partition, run_id, input_checksum, code_version, "
+                "output_checksum, completed_at, rows_written FROM platform.pipeline_runs "
                 "WHERE dataset = ? AND status = 'succeeded' AND partition IN "
                 "(SELECT unnest(?::VARCHAR[])) "
-                "QUALIFY row_number() OVER (PARTITION BY partition "
-                "ORDER BY completed_at DESC, run_id DESC) = 1",
+                "ORDER BY partition, completed_at DESC, run_id DESC",
                 [dataset, partitions],
-            ).fetchall()
+            )
         found = {row[0]: PublishedVersion(*row[1:]) for row in rows}
         return {key: found.get(key) for key in partitions}
 
     def trailing_rows(self, dataset: str, partition: str, count: int) -> list[int]:
         """Rows written by the latest publications of the ``count`` partitions before one."""
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            rows = con.execute(
-                "SELECT rows_written FROM platform.pipeline_runs WHERE dataset = ? "
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT rows_written FROM (SELECT DISTINCT ON (partition) partition, "
+                "rows_written FROM platform.pipeline_runs WHERE dataset = ? "
                 "AND partition < ? AND status = 'succeeded' AND rows_written IS NOT NULL "
-                "QUALIFY row_number() OVER (PARTITION BY partition "
-                "ORDER BY completed_at DESC, run_id DESC) = 1 "
+                "ORDER BY partition, completed_at DESC, run_id DESC) latest "
                 "ORDER BY partition DESC LIMIT ?",
                 [dataset, partition, count],
-            ).fetchall()
+            )
         return [row[0] for row in rows]
 
     def unfinished(
         self, dataset: str, partitions: list[str], except_run: str
     ) -> list[tuple[str, str, int]]:
         """(partition, run_id, attempt) of ``started`` rows of other runs."""
-        with self.warehouse.connect() as con:
-            ensure_ledger(con)
-            return con.execute(
+        with _ledger(self.warehouse) as con:
+            return con.query(
                 "SELECT partition, run_id, attempt FROM platform.pipeline_runs WHERE dataset = ? "
                 "AND partition IN (SELECT unnest(?::VARCHAR[])) AND status = 'started' "
                 "AND run_id <> ? ORDER BY started_at",
                 [dataset, partitions, except_run],
-            ).fetchall()
+            )
 
     def abandon(self, dataset: str, partition: str, run_id: str, attempt: int, why: str) -> None:
         """Close a ``started`` row whose run is over without having finished it."""
-        with self.warehouse.connect() as con:
+        with _ledger(self.warehouse) as con:
             con.execute(
                 "UPDATE platform.pipeline_runs SET status = 'failed', completed_at = ?, error = ? "
                 "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ? "
@@ -317,25 +336,63 @@ class Ledger:
                 [_now(), why, run_id, dataset, partition, attempt],
             )
 
+    def latest_of_runs(self, run_ids: list[str]) -> pl.DataFrame:
+        """The latest attempt of each (dataset, partition) among the given runs' rows."""
+        with _ledger(self.warehouse) as con:
+            return con.frame(
+                "SELECT DISTINCT ON (dataset, partition) partition, dataset, status, rows_in, "
+                "rows_written FROM platform.pipeline_runs "
+                "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) "
+                "ORDER BY dataset, partition, started_at DESC, attempt DESC",
+                [run_ids],
+            )
 
-def recent_attempts(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
+    def changed_days_after(self, dataset: str, after: str) -> list[tuple[str, str, str, str]]:
+        """(mark, run_id, partition, changed_days) of succeeded merges past the cursor ``after``.
+
+        ``mark`` (completion time and run id) orders the rows and is the next cursor;
+        ``changed_days`` lists the business days the merge changed, comma-separated.
+        """
+        with _ledger(self.warehouse) as con:
+            mark = _MARK[con.dialect]
+            return con.query(
+                f"SELECT {mark} AS mark, run_id, partition, changed_days "  # noqa: S608
+                "FROM platform.pipeline_runs WHERE dataset = ? AND status = 'succeeded' "
+                f"AND changed_days IS NOT NULL AND {mark} > ? ORDER BY mark",
+                [dataset, after],
+            )
+
+
+# A sortable text of (completion time, run id): the cursor of changed_days_after.
+_MARK = {
+    DUCKDB: "strftime(completed_at, '%Y-%m-%dT%H:%M:%S.%f') || '|' || run_id",
+    POSTGRES: "to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+    "|| '|' || run_id",
+}
+_RECENT_ATTEMPTS = {
+    DUCKDB: "SELECT CASE WHEN starts_with(run_id, 'plan-') THEN 'planned' ELSE run_id[:8] END "
+    "AS run, dataset, partition, attempt, status, forced, rows_in, "
+    "rows_written, started_at::TIMESTAMP(0) AS started, "
+    "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
+    "coalesce(error, note) AS detail "
+    "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
+    POSTGRES: "SELECT CASE WHEN run_id LIKE 'plan-%' THEN 'planned' ELSE left(run_id, 8) END "
+    "AS run, dataset, partition, attempt, status, forced, rows_in, "
+    "rows_written, date_trunc('second', started_at)::TIMESTAMP AS started, "
+    "round(extract(epoch FROM completed_at - started_at)::NUMERIC, 2)::DOUBLE PRECISION "
+    "AS seconds, coalesce(error, note) AS detail "
+    "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
+}
+
+
+def recent_attempts(con: MetadataConnection, limit: int = 20) -> pl.DataFrame:
     """The latest attempts, newest first."""
-    return query_frame(
-        con,
-        "SELECT CASE WHEN starts_with(run_id, 'plan-') THEN 'planned' ELSE run_id[:8] END "
-        "AS run, dataset, partition, attempt, status, forced, rows_in, "
-        "rows_written, started_at::TIMESTAMP(0) AS started, "
-        "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
-        "coalesce(error, note) AS detail "
-        "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
-        [limit],
-    )
+    return con.frame(_RECENT_ATTEMPTS[con.dialect], [limit])
 
 
-def published_summary(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def published_summary(con: MetadataConnection) -> pl.DataFrame:
     """Per dataset: partitions published, last publication, attempts by status."""
-    return query_frame(
-        con,
+    return con.frame(
         "SELECT dataset, "
         "count(DISTINCT partition) FILTER (WHERE status = 'succeeded') AS published_partitions, "
         "max(partition) FILTER (WHERE status = 'succeeded') AS latest_partition, "
@@ -355,16 +412,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=20, help="recent attempts to show")
     args = parser.parse_args(argv)
     settings = load_settings()
-    if not settings.warehouse_path.exists():
+    if settings.ledger_url is None and not settings.warehouse_path.exists():
         print(f"no warehouse at {settings.warehouse_path} yet: nothing has run")
         return 0
-    with connect(settings.warehouse_path, settings.warehouse_lock_timeout_s) as con:
-        ensure_ledger(con)
-        with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
-            print("Recent attempts")
-            print(recent_attempts(con, args.limit))
-            print("\nPer dataset")
-            print(published_summary(con))
+    warehouse = WarehouseResource(
+        path=str(settings.warehouse_path),
+        lock_timeout_s=settings.warehouse_lock_timeout_s,
+        ledger_url=settings.ledger_url,
+    )
+    where = redact_url(settings.ledger_url) if settings.ledger_url else settings.warehouse_path
+    try:
+        with _ledger(warehouse) as con:
+            recent, summary = recent_attempts(con, args.limit), published_summary(con)
+    except MetadataDatabaseError as exc:
+        print(f"cannot read the run ledger: {exc}", file=sys.stderr)
+        return 1
+    with pl.Config(tbl_rows=args.limit, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=80):
+        print(f"Run ledger in {where}\n\nRecent attempts")
+        print(recent)
+        print("\nPer dataset")
+        print(summary)
     return 0
 
 

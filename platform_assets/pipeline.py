@@ -24,6 +24,7 @@ from platform_assets.idempotency import (
 from platform_assets.io.managers import lake_output, warehouse_output
 from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
+from platform_assets.io.table_store import TableStore
 from platform_assets.landing import LandingStore
 from platform_assets.landing_parser import LandingContract, parse_day, quarantine_lines
 from platform_assets.partitions import (
@@ -34,7 +35,7 @@ from platform_assets.partitions import (
 )
 from platform_assets.planner import PlanInputs, register_inputs
 from platform_assets.quarantine import replace_quarantine
-from platform_assets.resources import LakeResource, LandingResource
+from platform_assets.resources import LakeResource, LandingResource, TablesResource
 from platform_assets.warehouse_resource import WarehouseResource
 
 WAREHOUSE_POOL = "warehouse"
@@ -267,7 +268,9 @@ class Mart:
 
     ``input_checksums`` fingerprints what a day's figures are computed from (the
     skip rule and the late-changes sensor use it); ``build`` computes the
-    figures of some days and the rows read per day; ``gated_by`` lists the
+    figures of some days and the rows read per day; both get a DuckDB
+    connection on which the published tables in ``reads`` have their warehouse
+    names (the warehouse file, or views of Delta tables). ``gated_by`` lists the
     staged datasets whose blocking checks must pass for a day to be published.
     """
 
@@ -279,6 +282,7 @@ class Mart:
     input_checksums: DayChecksums
     build: BuildMart
     gated_by: list[str]
+    reads: list[str]
     partition_column: str = "business_date"
     code_version: str = "1"
 
@@ -288,10 +292,10 @@ class Mart:
         return dg.AssetKey(self.key)
 
 
-def mart_checksums(mart: Mart, warehouse: WarehouseResource, keys: list[str]) -> dict[str, str]:
+def mart_checksums(mart: Mart, tables: TableStore, keys: list[str]) -> dict[str, str]:
     """The input checksum of each day of ``mart`` (from the published tables it reads)."""
     days = [validate_partition_key(key) for key in keys]
-    with warehouse.connect(read_only=True) as con:
+    with tables.query(mart.reads) as con:
         by_day = mart.input_checksums(con, days)
     return {day.isoformat(): checksum for day, checksum in by_day.items()}
 
@@ -300,7 +304,10 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
     """The mart as an asset: skip days whose inputs are unchanged, publish the others."""
     register_inputs(
         mart.asset_key,
-        PlanInputs(lambda res, keys: mart_checksums(mart, res.warehouse, keys), same_day=False),
+        PlanInputs(
+            lambda res, keys: mart_checksums(mart, res.tables, keys),
+            same_day=False,
+        ),
     )
 
     @warehouse_asset(
@@ -314,12 +321,13 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
         description=mart.description,
     )
     def mart_days(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, tables: TablesResource
     ) -> dg.Output[Publication]:
-        checksums = mart_checksums(mart, warehouse, context.partition_keys)
+        store = tables.store()
+        checksums = mart_checksums(mart, store, context.partition_keys)
 
         def compute(keys: list[str]):
-            with warehouse.connect(read_only=True) as con:
+            with store.query(mart.reads) as con:
                 figures, rows_in = mart.build(con, [validate_partition_key(k) for k in keys])
             context.log.info(
                 f"{mart.asset_key.to_user_string()} {', '.join(keys)}: {figures.height} rows"

@@ -18,6 +18,7 @@ import dagster as dg
 import duckdb
 
 from platform_assets.idempotency import UpstreamNotPublished, is_unchanged
+from platform_assets.io.table_store import TableStore
 from platform_assets.landing import LandingStore
 from platform_assets.ledger import Ledger, PublishedVersion
 from platform_assets.partitions import validate_partition_key
@@ -26,10 +27,11 @@ from platform_assets.warehouse_resource import WarehouseResource
 
 @dataclass(frozen=True)
 class PlanResources:
-    """What the planner reads: the landing area and the warehouse (ledger, tables)."""
+    """What the planner reads: the landing area, the ledger's warehouse, published tables."""
 
     landing: LandingStore
     warehouse: WarehouseResource
+    tables: TableStore
 
 
 InputChecksums = Callable[[PlanResources, list[str]], dict[str, str]]

@@ -1,4 +1,8 @@
-"""Resources shared by every dataset: the landing area."""
+"""Resources shared by every dataset: the landing area, the lake and the published tables.
+
+Each comes in a local and an S3 flavour with the same methods; ``definitions``
+picks one per ``PLATFORM_STORAGE``.
+"""
 
 from pathlib import Path
 from typing import Any
@@ -10,10 +14,21 @@ from botocore.config import Config
 from botocore.handlers import disable_signing
 from dagster_aws.s3 import S3Resource
 
-from platform_assets.io.lake import LocalLake
-from platform_assets.io.managers import lake_relpath
+from platform_assets.io.delta_location import s3_storage_options
+from platform_assets.io.delta_store import DeltaTableStore
+from platform_assets.io.delta_tables import DeltaTables
+from platform_assets.io.lake import LakeStore, LocalLake
+from platform_assets.io.lake_s3 import S3Lake
+from platform_assets.io.table_store import TableStore, WarehouseTables
 from platform_assets.landing import LandingStore, LocalLanding
 from platform_assets.landing_s3 import S3Landing
+from platform_assets.partitions import validate_partition_key
+from platform_assets.warehouse_resource import WarehouseResource
+
+
+def s3_key_root(prefix: str, area: str) -> str:
+    """``<prefix>/<area>`` (just ``<area>`` without a prefix), the root of one S3 area."""
+    return "/".join(p for p in (prefix.strip("/"), area) if p)
 
 
 class LandingResource(dg.ConfigurableResource):
@@ -79,16 +94,80 @@ class S3LandingResource(dg.ConfigurableResource):
 
     def store(self) -> LandingStore:
         """The landing store to list and read objects from."""
-        root = "/".join(p for p in (self.prefix.strip("/"), "landing") if p)
-        return S3Landing(self.s3.get_client(), self.bucket, root)
+        return S3Landing(self.s3.get_client(), self.bucket, s3_key_root(self.prefix, "landing"))
+
+
+def lake_relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
+    """Where one partition of an asset lives, relative to the lake root."""
+    validate_partition_key(partition_key)
+    return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Read access to lake partitions (the staging area) from asset bodies."""
+    """The lake (staging area): one Parquet file per partition of a staging asset.
 
-    root: str
+    Subclasses say where (:meth:`store`); the layout is the same everywhere:
+    ``<asset path>/dt=<key>/part-00000.parquet``.
+    """
+
+    def store(self) -> LakeStore:
+        """The lake store to read and write partition files."""
+        raise NotImplementedError
 
     def read(self, asset_key: dg.AssetKey, partition_keys: list[str]) -> pl.DataFrame:
         """Read and concatenate the given partitions of an asset."""
-        lake = LocalLake(Path(self.root))
-        return lake.read_parquet([lake_relpath(asset_key, key) for key in partition_keys])
+        return self.store().read_parquet([lake_relpath(asset_key, key) for key in partition_keys])
+
+
+class LocalLakeResource(LakeResource):
+    """The lake as a local folder (``$PLATFORM_DATA_DIR/lake``)."""
+
+    root: str
+
+    def store(self) -> LakeStore:
+        """Files under ``root``: temp file, fsync, rename."""
+        return LocalLake(Path(self.root))
+
+
+class S3LakeResource(LakeResource):
+    """The lake under ``s3://<bucket>/<prefix>/lake/`` (``PLATFORM_STORAGE=s3``)."""
+
+    s3: RetryingS3Resource
+    bucket: str
+    prefix: str = ""
+
+    def store(self) -> LakeStore:
+        """Objects under ``<prefix>/lake``, one PUT per partition."""
+        return S3Lake(self.s3.get_client(), self.bucket, s3_key_root(self.prefix, "lake"))
+
+
+class TablesResource(dg.ConfigurableResource):
+    """The published tables (curated and marts); subclasses say where (:meth:`store`)."""
+
+    def store(self) -> TableStore:
+        """The table store to write, read and query published tables."""
+        raise NotImplementedError
+
+
+class WarehouseTablesResource(TablesResource):
+    """Published tables in the DuckDB warehouse file (``PLATFORM_STORAGE=local``)."""
+
+    warehouse: WarehouseResource
+
+    def store(self) -> TableStore:
+        """The warehouse's tables, written with :mod:`platform_assets.io.strategies`."""
+        return WarehouseTables(self.warehouse)
+
+
+class DeltaTablesResource(TablesResource):
+    """Published tables as Delta tables under ``uri`` (``s3://<bucket>/<prefix>/tables``).
+
+    Credentials come from the AWS chain delta-rs reads itself, never from config.
+    """
+
+    uri: str
+    endpoint_url: str | None = None
+
+    def store(self) -> TableStore:
+        """Delta tables at ``<uri>/<schema>/<table>``, committed by conditional put."""
+        return DeltaTables(DeltaTableStore(self.uri, s3_storage_options(self.endpoint_url)))

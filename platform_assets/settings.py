@@ -31,6 +31,7 @@ class Settings:
     s3_retry_mode: str
     s3_connect_timeout_s: float
     s3_read_timeout_s: float
+    ledger_url: str | None = None
 
     @property
     def warehouse_path(self) -> Path:
@@ -78,4 +79,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_retry_mode=s3_retry_mode,
         s3_connect_timeout_s=float(env.get("PLATFORM_S3_CONNECT_TIMEOUT_S", "10")),
         s3_read_timeout_s=float(env.get("PLATFORM_S3_READ_TIMEOUT_S", "30")),
+        ledger_url=env.get("PLATFORM_LEDGER_URL", "").strip() or None,
     )

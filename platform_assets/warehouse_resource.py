@@ -1,54 +1,64 @@
-"""The warehouse as a Dagster resource."""
+"""The warehouse as a Dagster resource, and where its run metadata lives."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from platform_assets.metadata_db import DuckDBMetadata, MetadataConnection
+from platform_assets.metadata_db_postgres import postgres_connection, postgres_session
+from platform_assets.metadata_db_session import SharedConnections
 from platform_assets.warehouse import connect
 
-_SHARED: ContextVar[tuple[str, duckdb.DuckDBPyConnection] | None] = ContextVar(
-    "platform_warehouse_session", default=None
+_SHARED: SharedConnections[duckdb.DuckDBPyConnection] = SharedConnections(
+    "platform_warehouse_session"
 )
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file: hands out short-lived connections that retry on lock."""
+    """The DuckDB warehouse file: hands out short-lived connections that retry on lock.
+
+    Run metadata (the ledger ``platform.pipeline_runs`` and ``platform.check_results``)
+    lives in the same file, or, with ``ledger_url`` (``PLATFORM_LEDGER_URL``), in a
+    PostgreSQL database shared by every run.
+    """
 
     path: str
     lock_timeout_s: float = 120.0
-
-    def _shared(self) -> duckdb.DuckDBPyConnection | None:
-        shared = _SHARED.get()
-        return shared[1] if shared is not None and shared[0] == self.path else None
+    ledger_url: str | None = None
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection that is closed when the block ends (or the open session's one)."""
-        shared = self._shared()
-        if shared is not None:
-            yield shared
-            return
-        with connect(Path(self.path), self.lock_timeout_s, read_only=read_only) as con:
+        opener = partial(connect, Path(self.path), self.lock_timeout_s, read_only=read_only)
+        with _SHARED.connect(self.path, opener) as con:
             yield con
 
     @contextmanager
-    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One read-write connection shared by every ``connect()`` inside the block.
-
-        For short bursts of many small statements (planning a launch): the file
-        stays locked for the whole block, so keep it out of long computations.
-        """
-        shared = self._shared()
-        if shared is not None:
-            yield shared
-            return
-        with connect(Path(self.path), self.lock_timeout_s) as con:
-            token = _SHARED.set((self.path, con))
-            try:
+    def metadata_db(self) -> Iterator[MetadataConnection]:
+        """A connection to the run-metadata database (the open session's one, if any)."""
+        if self.ledger_url:
+            with postgres_connection(self.ledger_url) as con:
                 yield con
-            finally:
-                _SHARED.reset(token)
+        else:
+            with self.connect() as con:
+                yield DuckDBMetadata(con)
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One connection per database shared by every ``connect()`` inside the block.
+
+        For short bursts of many small statements (planning a launch, the ledger
+        rows of a step). Each connection opens on first use; once the warehouse
+        file is opened it stays locked until the block ends, so keep the block out
+        of long computations.
+        """
+        with ExitStack() as stack:
+            opener = partial(connect, Path(self.path), self.lock_timeout_s)
+            stack.enter_context(_SHARED.session(self.path, opener))
+            if self.ledger_url:
+                stack.enter_context(postgres_session(self.ledger_url))
+            yield

@@ -13,6 +13,8 @@ from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
 
 START = dt.date(2024, 1, 1)
+# The private PostgreSQL cluster (session fixture ``postgres_server``, ``postgres_url``).
+pytest_plugins = ["tests.postgres"]
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ days it changed. This sensor reads those ledger rows (from finished runs only,
 in order, with a cursor), and for each named day whose current state differs
 from what the mart last published, requests that mart partition, with run key
 ``<mart>:<day>:<state checksum>`` so the same state never runs twice. No
-lookback window: days no merge touched are never looked at.
+lookback window: days no merge touched are never looked at. The marts' inputs
+are read from the published tables (``tables``: the warehouse file or Delta
+tables); the ledger from the warehouse.
 """
 
 import json
@@ -13,11 +15,11 @@ import json
 import dagster as dg
 
 from platform_assets.idempotency import REASON_TAG
-from platform_assets.io.table_schema import existing_columns
-from platform_assets.ledger import TABLE as LEDGER_TABLE
+from platform_assets.io.table_store import TableStore
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.pipeline import DAILY, Mart
+from platform_assets.resources import TablesResource
 from platform_assets.warehouse_resource import WarehouseResource
 
 _FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -31,17 +33,7 @@ def pending_changes(
     instance: dg.DagsterInstance, warehouse: WarehouseResource, dataset: str, after: str
 ) -> tuple[dict[str, set[str]], str]:
     """Business day -> landing days that changed it, from finished runs; and the new cursor."""
-    with warehouse.connect(read_only=True) as con:
-        if "changed_days" not in existing_columns(con, LEDGER_TABLE):
-            return {}, after
-        rows = con.execute(
-            "SELECT strftime(completed_at, '%Y-%m-%dT%H:%M:%S.%f') || '|' || run_id AS mark, "
-            "run_id, partition, changed_days FROM platform.pipeline_runs "
-            "WHERE dataset = ? AND status = 'succeeded' AND changed_days IS NOT NULL "
-            "AND strftime(completed_at, '%Y-%m-%dT%H:%M:%S.%f') || '|' || run_id > ? "
-            "ORDER BY mark",
-            [dataset, after],
-        ).fetchall()
+    rows = Ledger(warehouse).changed_days_after(dataset, after)
     changes: dict[str, set[str]] = {}
     cursor = after
     for mark, run_id, landing_day, days in rows:
@@ -55,9 +47,13 @@ def pending_changes(
 
 
 def build_late_changes_sensor(
-    name: str, source_dataset: str, marts: list[Mart], interval_s: int
+    name: str, source_dataset: str, marts: list[Mart], interval_s: int, tables: TablesResource
 ) -> dg.SensorDefinition:
-    """A sensor that recomputes the days of ``marts`` whose inputs a merge changed."""
+    """A sensor that recomputes the days of ``marts`` whose inputs a merge changed.
+
+    ``tables`` is where the marts' inputs are published (the same resource the
+    assets get), so the sensor compares the state the mart would be built from.
+    """
     names = ", ".join(m.asset_key.to_user_string() for m in marts)
 
     @dg.sensor(
@@ -77,8 +73,11 @@ def build_late_changes_sensor(
         )
         valid = set(DAILY.get_partition_keys())
         days = sorted(day for day in changes if day in valid)
+        store = tables.store()
         requests = [
-            request for mart in marts for request in _requests(warehouse, mart, days, changes, name)
+            request
+            for mart in marts
+            for request in _requests(warehouse, store, mart, days, changes, name)
         ]
         context.update_cursor(json.dumps({"after": cursor}))
         if not requests:
@@ -89,12 +88,17 @@ def build_late_changes_sensor(
 
 
 def _requests(
-    warehouse: WarehouseResource, mart: Mart, days: list[str], changes, sensor: str
+    warehouse: WarehouseResource,
+    store: TableStore,
+    mart: Mart,
+    days: list[str],
+    changes,
+    sensor: str,
 ) -> list[dg.RunRequest]:
     """Run requests for the days whose current inputs differ from what ``mart`` published."""
     if not days:
         return []
-    with warehouse.connect(read_only=True) as con:
+    with store.query(mart.reads) as con:
         state = mart.input_checksums(con, [validate_partition_key(d) for d in days])
     name = mart.asset_key.to_user_string()
     published = Ledger(warehouse).published(name, days)

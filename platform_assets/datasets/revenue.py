@@ -90,5 +90,6 @@ DAILY_REVENUE_BY_SEGMENT = Mart(
     input_checksums=revenue_day_checksums,
     build=build_revenue,
     gated_by=[ORDERS.staging_dataset, CUSTOMERS.staging_dataset],
+    reads=[CURATED_TABLE, SNAPSHOT_TABLE],
 )
 marts_daily_revenue_by_segment = mart_asset(DAILY_REVENUE_BY_SEGMENT)

@@ -24,11 +24,17 @@ import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from platform_assets.io.delta_inputs import check_merge_input, check_window
 from platform_assets.io.delta_location import s3_root, s3_storage_options, table_uri
 from platform_assets.io.delta_schema import conform, delta_fields, spelled_as
-from platform_assets.io.delta_sql import SOURCE, TARGET, key_match, newer, window_predicate
-from platform_assets.io.strategies import WriteResult
+from platform_assets.io.delta_sql import (
+    SOURCE,
+    TARGET,
+    key_match,
+    newer,
+    validate_date,
+    window_predicate,
+)
+from platform_assets.io.strategies import WriteResult, check_merge_input, check_window
 from platform_assets.settings import Settings
 
 _BACKOFF_S = 0.05
@@ -110,7 +116,7 @@ class DeltaTableStore:
         window (or without a partition value) are refused before anything is
         written. A new table is partitioned by ``partition_column`` if it is a date.
         """
-        check_window(table, frame, partition_column, start, end)
+        check_window(table, frame, partition_column, validate_date(start), validate_date(end))
 
         def attempt() -> WriteResult:
             current = self.load(table)

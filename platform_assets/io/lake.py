@@ -1,4 +1,10 @@
-"""The lake: staging partitions as Parquet files, written atomically."""
+"""The lake: staging partitions as Parquet files, written atomically.
+
+:class:`LocalLake` keeps them on disk; :class:`platform_assets.io.lake_s3.S3Lake`
+in S3. Both return the xxh3-128 checksum of the bytes they wrote, the staged
+partition's output checksum in the ledger: polars writes the same bytes for the
+same frame, so the same input gives the same checksum in either place.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,23 @@ from typing import Protocol
 
 import polars as pl
 
+from platform_assets.fingerprint import file_checksum
+
 
 class LakeStore(Protocol):
-    """Where partition files live; the local filesystem now, S3 later."""
+    """Where partition files live: the local filesystem or an S3 prefix."""
 
-    def write_parquet(self, relpath: str, frame: pl.DataFrame) -> None:
-        """Replace the file at ``relpath`` atomically with ``frame``."""
+    def write_parquet(self, relpath: str, frame: pl.DataFrame) -> str:
+        """Replace the file at ``relpath`` atomically with ``frame``; return the bytes' checksum."""
 
     def read_parquet(self, relpaths: list[str]) -> pl.DataFrame:
         """Read and concatenate the files at ``relpaths``."""
 
     def exists(self, relpath: str) -> bool:
         """Whether a file exists at ``relpath``."""
+
+    def uri(self, relpath: str) -> str:
+        """Where the file at ``relpath`` lives, for metadata (a path or an ``s3://`` URI)."""
 
 
 class LocalLake:
@@ -35,8 +46,11 @@ class LocalLake:
             raise ValueError(f"lake path {relpath!r} escapes the lake root {self.root}")
         return path
 
-    def write_parquet(self, relpath: str, frame: pl.DataFrame) -> None:
-        """Write to a temporary sibling, fsync it, rename it over the old file, fsync the folder."""
+    def write_parquet(self, relpath: str, frame: pl.DataFrame) -> str:
+        """Write to a temporary sibling, fsync it, rename it over the old file, fsync the folder.
+
+        Returns the xxh3-128 checksum of the file written.
+        """
         path = self._path(relpath)
         path.parent.mkdir(parents=True, exist_ok=True)
         # unique per process and thread, so concurrent writers never share a temp file
@@ -45,6 +59,7 @@ class LocalLake:
             frame.write_parquet(tmp, compression="zstd", statistics=True)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            checksum = file_checksum(tmp)  # of the bytes this writer renames into place
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
@@ -53,6 +68,7 @@ class LocalLake:
             os.fsync(folder)
         finally:
             os.close(folder)
+        return checksum
 
     def read_parquet(self, relpaths: list[str]) -> pl.DataFrame:
         """Read the given files in order and concatenate them."""
@@ -61,3 +77,7 @@ class LocalLake:
     def exists(self, relpath: str) -> bool:
         """Whether the file exists."""
         return self._path(relpath).exists()
+
+    def uri(self, relpath: str) -> str:
+        """The file's path."""
+        return str(self.root / relpath)

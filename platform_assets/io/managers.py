@@ -5,29 +5,25 @@ data (key names start with ``platform/``); see :func:`lake_output` and
 :func:`warehouse_output`. Assets hand over a :class:`Publication`: a skipped
 one writes nothing; otherwise the write commits and the ledger attempts are
 closed as succeeded (or failed, with the error). The managers hold no dataset
-logic.
+logic. Where data goes is the resources' business: the lake is a
+:class:`~platform_assets.resources.LakeResource` (local folder or S3 prefix),
+published tables a :class:`~platform_assets.resources.TablesResource` (the
+DuckDB warehouse file or Delta tables on S3); the ledger stays in the
+warehouse resource either way.
 """
 
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from platform_assets.fingerprint import file_checksum
 from platform_assets.idempotency import Publication, fail_attempts
-from platform_assets.io.lake import LocalLake
-from platform_assets.io.merge_impact import changed_days
 from platform_assets.io.metadata import count_by_day, frame_metadata
-from platform_assets.io.strategies import (
-    WriteResult,
-    WriteStrategy,
-    merge_upsert,
-    overwrite_partition,
-)
+from platform_assets.io.strategies import WriteResult, WriteStrategy
+from platform_assets.io.table_store import TableStore
 from platform_assets.ledger import SUCCEEDED, Ledger
 from platform_assets.partitions import validate_partition_key
-from platform_assets.warehouse import qualified, query_frame, quote_ident
+from platform_assets.resources import LakeResource, TablesResource, lake_relpath
 from platform_assets.warehouse_resource import WarehouseResource
 
 PARTITION_COLUMN = "platform/partition_column"
@@ -82,12 +78,6 @@ def partition_window(keys: list[str]) -> tuple[dt.date, dt.date]:
     return dates[0], dates[-1] + dt.timedelta(days=1)
 
 
-def lake_relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
-    """Where one partition of an asset lives, relative to the lake root."""
-    validate_partition_key(partition_key)
-    return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
-
-
 def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
     """Rows written per partition: by partition column when there is one, else the total
     of a single-partition write (a merge of a range is not attributable to one day)."""
@@ -100,13 +90,13 @@ def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
     return {}
 
 
-def _overwrite_each(con, table: str, obj: Publication, column: str) -> WriteResult:
+def _overwrite_each(tables: TableStore, table: str, obj: Publication, column: str) -> WriteResult:
     """Replace each changed partition in its own transaction (each is atomic on its own)."""
     deleted = changed = 0
     added: list[str] = []
     for key in obj.partitions:
         part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
-        result = overwrite_partition(con, table, part, column, partition_window([key]))
+        result = tables.overwrite_partition(table, part, column, partition_window([key]))
         deleted, changed = deleted + result.rows_deleted, changed + result.rows_changed
         added += result.columns_added
     return WriteResult(obj.frame.height, deleted, changed, added)
@@ -115,15 +105,15 @@ def _overwrite_each(con, table: str, obj: Publication, column: str) -> WriteResu
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores each partition of an asset as ``<asset path>/dt=<key>/part-00000.parquet``.
 
-    Writes are atomic (temp file, fsync, rename); a single-run range is split
-    on the asset's partition column so every partition of the range is replaced.
+    Each file is replaced atomically (rename on disk, a single PUT on S3); a
+    single-run range is split on the asset's partition column so every
+    partition of the range is replaced. The ledger's output checksum of a
+    partition is the checksum of the bytes written, deterministic for the same
+    input.
     """
 
-    root: str
+    lake: LakeResource
     warehouse: WarehouseResource
-
-    def _lake(self) -> LocalLake:
-        return LocalLake(Path(self.root))
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
         """Write each partition of the publication atomically, then close its ledger rows."""
@@ -135,61 +125,61 @@ class LakeIOManager(dg.ConfigurableIOManager):
             )
         keys = obj.partitions
         column = context.definition_metadata[PARTITION_COLUMN]
-        lake, ledger = self._lake(), Ledger(self.warehouse)
+        lake, ledger = self.lake.store(), Ledger(self.warehouse)
         rows_written, checksums = {}, {}
         try:
             for key in keys:
                 part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
-                relpath = lake_relpath(context.asset_key, key)
-                lake.write_parquet(relpath, part)
+                checksums[key] = lake.write_parquet(lake_relpath(context.asset_key, key), part)
                 rows_written[key] = part.height
-                checksums[key] = file_checksum(Path(self.root) / relpath)
         except Exception as exc:
             fail_attempts(ledger, obj.attempts, exc)
             raise
         ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, rows_written, checksums)
-        first = Path(self.root) / lake_relpath(context.asset_key, keys[0])
+        first = lake.uri(lake_relpath(context.asset_key, keys[0]))
         context.add_output_metadata(
-            {**frame_metadata(obj.frame, str(first)), "partitions_written": len(keys)}
+            {**frame_metadata(obj.frame, first), "partitions_written": len(keys)}
         )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         """Read the upstream partitions this step depends on."""
-        keys = partition_keys(context)
-        return self._lake().read_parquet([lake_relpath(context.asset_key, k) for k in keys])
+        return self.lake.read(context.asset_key, partition_keys(context))
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Publishes DataFrames to DuckDB tables with the strategy the asset declares."""
+    """Publishes DataFrames to the published tables with the strategy the asset declares.
+
+    ``tables`` says where they are (DuckDB warehouse file or Delta tables); the
+    ledger rows are closed in the warehouse either way.
+    """
 
     warehouse: WarehouseResource
+    tables: TablesResource
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
-        """Overwrite the output's partition window or merge it, in one transaction."""
+        """Overwrite the output's partition window or merge it, atomically."""
         if obj.skipped:
             return
-        with self.warehouse.session():  # the write and its ledger rows on one connection
-            self._publish(context, obj)
+        tables = self.tables.store()
+        with tables.session():  # on DuckDB, the write and its ledger rows on one connection
+            self._publish(context, obj, tables)
 
-    def _publish(self, context: dg.OutputContext, obj: Publication) -> None:
+    def _publish(self, context: dg.OutputContext, obj: Publication, tables: TableStore) -> None:
         meta = context.definition_metadata
         table = meta[TABLE]
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
         ledger = Ledger(self.warehouse)
         days: list[str] | None = None
         try:
-            with self.warehouse.connect() as con:
-                if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                    result = _overwrite_each(con, table, obj, meta[PARTITION_COLUMN])
-                else:
-                    key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
-                    if IMPACT_DAY in meta:
-                        impact = changed_days(
-                            con, table, obj.frame, key, order_by, meta[IMPACT_DAY]
-                        )
-                        days = [day.isoformat() for day in impact]
-                    result = merge_upsert(con, table, obj.frame, key, order_by)
-                total = con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
+            if strategy is WriteStrategy.OVERWRITE_PARTITION:
+                result = _overwrite_each(tables, table, obj, meta[PARTITION_COLUMN])
+            else:
+                key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
+                if IMPACT_DAY in meta:
+                    impact = tables.changed_days(table, obj.frame, key, order_by, meta[IMPACT_DAY])
+                    days = [day.isoformat() for day in impact]
+                result = tables.merge_upsert(table, obj.frame, key, order_by)
+            total = tables.count(table)
         except Exception as exc:
             fail_attempts(ledger, obj.attempts, exc)
             raise
@@ -214,12 +204,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         """Read the upstream table, limited to the partition window when it has one."""
         meta = context.upstream_output.definition_metadata
-        table = meta[TABLE]
-        column = meta.get(PARTITION_COLUMN)
         keys = partition_keys(context)
-        query, params = f"SELECT * FROM {qualified(table)}", []  # noqa: S608
-        if column and keys:
-            query += f" WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
-            params = list(partition_window(keys))
-        with self.warehouse.connect(read_only=True) as con:
-            return query_frame(con, query, params)
+        window = partition_window(keys) if keys else None
+        return self.tables.store().read(meta[TABLE], meta.get(PARTITION_COLUMN), window)

@@ -80,20 +80,11 @@ def _describe_window(start: dt.date, end: dt.date) -> str:
     return f"partitions {start.isoformat()}..{last.isoformat()}"
 
 
-def overwrite_partition(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    frame: pl.DataFrame,
-    partition_column: str,
-    window: tuple[dt.date, dt.date],
-) -> WriteResult:
-    """Replace the rows with ``window[0] <= partition_column < window[1]`` by ``frame``.
-
-    Delete and insert share one transaction; rows are inserted by column name.
-    An empty ``frame`` deliberately leaves the window empty. Rows outside the
-    window (or with no partition value) are rejected before anything is touched.
-    """
-    start, end = window
+def check_window(
+    table: str, frame: pl.DataFrame, partition_column: str, start: dt.date, end: dt.date
+) -> None:
+    """Refuse an empty window and any row of ``frame`` outside [start, end) or without a
+    partition value (:class:`PartitionWindowError`), before anything is written."""
     if not start < end:
         raise ValueError(f"{table}: empty partition window [{start}, {end})")
     _require_columns(table, frame, [partition_column], "partition")
@@ -108,6 +99,40 @@ def overwrite_partition(
             f"([{start.isoformat()}, {end.isoformat()}) on column {partition_column}), "
             f"e.g. {outside[partition_column][0]!r}"
         )
+
+
+def check_merge_input(table: str, frame: pl.DataFrame, key: list[str], order_by: list[str]) -> None:
+    """Refuse a merge without key or ordering, with NULL keys or with duplicate keys."""
+    if not key:
+        raise ValueError(f"{table}: merge_upsert needs a business key")
+    if not order_by:
+        raise ValueError(f"{table}: merge_upsert needs ordering columns")
+    _require_columns(table, frame, key, "key")
+    _require_columns(table, frame, order_by, "ordering")
+    if set(key) & set(order_by):
+        raise ValueError(f"{table}: key {key} and ordering {order_by} overlap")
+    null_keys = frame.filter(pl.any_horizontal(pl.col(key).is_null())).height
+    if null_keys:
+        raise ValueError(f"{table}: merge input has {null_keys} row(s) with a NULL key {key}")
+    if frame.select(key).is_duplicated().any():
+        raise ValueError(f"{table}: merge input has duplicate keys on {key}; dedupe first")
+
+
+def overwrite_partition(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    partition_column: str,
+    window: tuple[dt.date, dt.date],
+) -> WriteResult:
+    """Replace the rows with ``window[0] <= partition_column < window[1]`` by ``frame``.
+
+    Delete and insert share one transaction; rows are inserted by column name.
+    An empty ``frame`` deliberately leaves the window empty. Rows outside the
+    window (or with no partition value) are rejected before anything is touched.
+    """
+    start, end = window
+    check_window(table, frame, partition_column, start, end)
 
     def body() -> WriteResult:
         added = ensure_table(con, table, frame.schema)
@@ -141,19 +166,7 @@ def merge_upsert(
     follow the same rule. Refuses to run without a key, with NULL keys, and
     without unique keys in ``frame``.
     """
-    if not key:
-        raise ValueError(f"{table}: merge_upsert needs a business key")
-    if not order_by:
-        raise ValueError(f"{table}: merge_upsert needs ordering columns")
-    _require_columns(table, frame, key, "key")
-    _require_columns(table, frame, order_by, "ordering")
-    if set(key) & set(order_by):
-        raise ValueError(f"{table}: key {key} and ordering {order_by} overlap")
-    null_keys = frame.filter(pl.any_horizontal(pl.col(key).is_null())).height
-    if null_keys:
-        raise ValueError(f"{table}: merge input has {null_keys} row(s) with a NULL key {key}")
-    if frame.select(key).is_duplicated().any():
-        raise ValueError(f"{table}: merge input has duplicate keys on {key}; dedupe first")
+    check_merge_input(table, frame, key, order_by)
     on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
     fixed = {c.lower() for c in [*key, *order_by]}
     updates = ", ".join(

@@ -1,63 +1,232 @@
-"""The orders job with landing on S3 (moto server) gives the same tables as the local run."""
+"""The whole pipeline with PLATFORM_STORAGE=s3 on a real S3 API (moto server).
+
+Landing objects, the staging lake (``<prefix>/lake/``, one Parquet object per
+partition) and the published tables (Delta tables under ``<prefix>/tables/``)
+are all in the bucket; only the ledger and check results stay in the local
+DuckDB file. The same sample days run through the local path give the
+reference tables. The bucket is versioned, so every PUT of a lake object is
+counted; Delta table versions count the commits.
+"""
+
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from platform_assets.definitions import build_definitions
+from platform_assets.io.delta_location import s3_root, s3_storage_options
+from platform_assets.io.delta_store import DeltaTableStore
+from platform_assets.launch import launch_job, run_range
 from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
 from tests.aws.conftest import upload_tree
 from tests.conftest import START, read_table
 
-DAY = "2024-01-02"
+PREFIX = "env/prod"
+FIRST, CHANGED, LAST = "2024-01-01", "2024-01-02", "2024-01-03"
+DAYS = [FIRST, CHANGED, LAST]
+JOBS = ["customers_daily_job", "orders_daily_job"]
 TABLES = {
-    "curated.orders": "SELECT * FROM curated.orders ORDER BY order_id",
-    "marts.daily_orders": "SELECT * FROM marts.daily_orders ORDER BY ALL",
-    "marts.daily_revenue_by_segment": "SELECT * FROM marts.daily_revenue_by_segment ORDER BY ALL",
+    "curated.orders": ["order_id"],
+    "curated.customers_daily": ["snapshot_date", "customer_id"],
+    "marts.daily_orders": ["business_date", "status", "currency"],
+    "marts.daily_revenue_by_segment": ["business_date", "segment", "currency"],
 }
-LEDGER_SQL = "SELECT run_id, dataset, status, input_checksum FROM platform.pipeline_runs"
+STAGED = ["staging/orders", "staging/customers"]
+CHANGED_FILE = f"landing/orders/dt={CHANGED}/cdc-20240102-00004.csv"
+# a new order placed on the changed day: it changes that business day and no other
+NEW_ORDER = (
+    "I,876700000099999,87670099999,5,placed,12.34,EUR,"
+    "2024-01-02 12:00:00.000000,2024-01-02 12:00:00.000000\n"
+)
+LEDGER_SQL = (
+    "SELECT dataset, partition, status, forced, input_checksum, output_checksum "
+    "FROM platform.pipeline_runs"
+)
 
 
-def run_orders(settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    job = build_definitions(settings).resolve_job_def("orders_daily_job")
-    result = job.execute_in_process(partition_key=DAY, instance=instance)
-    assert result.success
-    return result
+def run_jobs(settings, instance, jobs=JOBS, force=False) -> list[str]:
+    """Run each job over the three days (one single-run range each); their run ids."""
+    definitions = build_definitions(settings)
+    results = [run_range(job, FIRST, LAST, instance, force, definitions) for job in jobs]
+    assert all(result.success for result in results)
+    return [result.run_id for result in results]
 
 
-def ledger(settings, result: dg.ExecuteInProcessResult) -> dict[str, tuple[str, str]]:
-    rows = read_table(settings, LEDGER_SQL).filter(pl.col("run_id") == result.run_id)
+def ledger_rows(settings, run_ids: list[str]) -> pl.DataFrame:
+    """The ledger rows the given runs wrote (read from the local warehouse file)."""
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        sql = LEDGER_SQL + " WHERE run_id IN (SELECT unnest($ids::VARCHAR[]))"
+        rows = con.sql(sql, params={"ids": run_ids}).pl()
+    finally:
+        con.close()
     assert rows.height > 0
-    rows = rows.iter_rows(named=True)
-    return {r["dataset"]: (r["status"], r["input_checksum"]) for r in rows}
+    return rows
 
 
-@pytest.fixture
-def local_settings(tmp_path):
-    settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path / "local-run")})
-    generate(SampleSpec(START, 3, 300, 42), settings.data_dir)
-    return settings
+def statuses(rows: pl.DataFrame) -> dict[tuple[str, str], str]:
+    return {(r["dataset"], r["partition"]): r["status"] for r in rows.iter_rows(named=True)}
 
 
-def test_s3_landing_gives_the_same_tables_as_local(local_settings, s3_settings, s3, bucket):
-    upload_tree(s3, bucket, local_settings.landing_dir, "env/prod/landing")
-    assert not s3_settings.landing_dir.exists()  # nothing of the landing is local on s3
-    run_orders(local_settings, dg.DagsterInstance.ephemeral())
-    instance = dg.DagsterInstance.ephemeral()
-    first = run_orders(s3_settings, instance)
+def delta_store(settings) -> DeltaTableStore:
+    return DeltaTableStore(
+        f"{s3_root(settings)}/tables", s3_storage_options(settings.s3_endpoint_url)
+    )
 
-    for table, sql in TABLES.items():
-        local = read_table(local_settings, sql)
-        on_s3 = read_table(s3_settings, sql)
+
+def delta_versions(settings) -> dict[str, int]:
+    store = delta_store(settings)
+    return {table: store.load(table).version() for table in TABLES}
+
+
+def lake_puts(s3, bucket: str) -> dict[str, int]:
+    """PUTs per lake object (the bucket is versioned)."""
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, Prefix=f"{PREFIX}/lake/"
+    )
+    puts: dict[str, int] = {}
+    for page in pages:
+        for version in page.get("Versions", []):
+            puts[version["Key"]] = puts.get(version["Key"], 0) + 1
+    return puts
+
+
+def late_change_requests(settings, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
+    """One tick of the late-changes sensor from an empty cursor (every merge so far)."""
+    definitions = build_definitions(settings)
+    sensor = definitions.resolve_sensor_def("orders_late_changes_sensor")
+    context = dg.build_sensor_context(
+        instance=instance,
+        definitions=definitions,
+        resources={"warehouse": definitions.resources["warehouse"]},
+    )
+    result = sensor.evaluate_tick(context)
+    assert result.cursor  # it read the merges' ledger rows
+    return list(result.run_requests or [])
+
+
+def assert_same_tables(s3_settings, local_settings) -> None:
+    store = delta_store(s3_settings)
+    for table, key in TABLES.items():
+        local = read_table(local_settings, f"SELECT * FROM {table}").sort(key)  # noqa: S608
+        on_s3 = store.read(table).sort(key)
         assert local.height > 0, table
         assert_frame_equal(on_s3, local, check_exact=True)
 
-    store = build_definitions(s3_settings).resources["landing"].store()
-    etag_checksum = store.fingerprint(store.files("orders", DAY))
-    assert ledger(s3_settings, first)["staging/orders"] == ("succeeded", etag_checksum)
 
-    rerun = ledger(s3_settings, run_orders(s3_settings, instance))
-    assert rerun["staging/orders"] == ("skipped", etag_checksum)
-    assert rerun["curated/orders"][0] == "skipped"
+def change_landing(local_settings, s3, bucket: str) -> None:
+    """Append a new order to one landing file of the changed day, locally and in S3."""
+    path = local_settings.data_dir / CHANGED_FILE
+    path.write_text(path.read_text() + NEW_ORDER)
+    s3.put_object(Bucket=bucket, Key=f"{PREFIX}/{CHANGED_FILE}", Body=path.read_bytes())
+
+
+@pytest.fixture
+def local_settings(tmp_path: Path):
+    settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path / "local-run")})
+    generate(SampleSpec(START, len(DAYS), 300, 42), settings.data_dir)
+    return settings
+
+
+def test_whole_pipeline_on_s3_is_idempotent_and_equals_local(
+    local_settings, s3_settings, s3, bucket
+):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    upload_tree(s3, bucket, local_settings.landing_dir, f"{PREFIX}/landing")
+    local_instance, instance = dg.DagsterInstance.ephemeral(), dg.DagsterInstance.ephemeral()
+    local_first = run_jobs(local_settings, local_instance)
+
+    # first run: everything computed, staged objects and Delta tables in the bucket
+    first = ledger_rows(s3_settings, run_jobs(s3_settings, instance))
+    assert set(statuses(first).values()) == {"succeeded"}
+    assert {dataset for dataset, _ in statuses(first)} == {
+        *STAGED,
+        *(t.replace(".", "/") for t in TABLES),
+    }
+    expected_objects = {
+        f"{PREFIX}/lake/{dataset}/dt={day}/part-00000.parquet" for dataset in STAGED for day in DAYS
+    }
+    assert lake_puts(s3, bucket) == dict.fromkeys(expected_objects, 1)
+    assert not s3_settings.lake_dir.exists()
+    assert read_table(
+        s3_settings,
+        "SELECT table_schema FROM information_schema.tables "
+        "WHERE table_schema IN ('curated', 'marts')",
+    ).is_empty()
+    assert_same_tables(s3_settings, local_settings)
+    # the staged output checksums are deterministic: the same bytes as the local lake's
+    staged_sql = "output_checksum IS NOT NULL AND dataset LIKE 'staging/%'"
+    local_staged = ledger_rows(local_settings, local_first).filter(pl.sql_expr(staged_sql))
+    s3_staged = first.filter(pl.sql_expr(staged_sql))
+    assert_frame_equal(
+        s3_staged.select("dataset", "partition", "output_checksum").sort(pl.all()),
+        local_staged.select("dataset", "partition", "output_checksum").sort(pl.all()),
+    )
+
+    # the late-changes sensor compares the marts' published inputs with the Delta tables
+    assert late_change_requests(s3_settings, instance) == []
+
+    # rerun: every partition skipped, nothing rewritten
+    versions, puts = delta_versions(s3_settings), lake_puts(s3, bucket)
+    rerun = ledger_rows(s3_settings, run_jobs(s3_settings, instance))
+    assert set(statuses(rerun).values()) == {"skipped"}
+    assert statuses(rerun).keys() == statuses(first).keys()
+    assert delta_versions(s3_settings) == versions
+    assert lake_puts(s3, bucket) == puts
+
+    # one landing object changed: exactly that day recomputed, the others skipped
+    change_landing(local_settings, s3, bucket)
+    run_jobs(local_settings, local_instance, jobs=["orders_daily_job"])
+    changed = statuses(
+        ledger_rows(s3_settings, run_jobs(s3_settings, instance, ["orders_daily_job"]))
+    )
+    orders_assets = ["staging/orders", "curated/orders", "marts/daily_orders"]
+    for dataset in [*orders_assets, "marts/daily_revenue_by_segment"]:
+        for day in DAYS:
+            assert changed[(dataset, day)] == ("succeeded" if day == CHANGED else "skipped")
+    staged_changed = f"{PREFIX}/lake/staging/orders/dt={CHANGED}/part-00000.parquet"
+    assert lake_puts(s3, bucket) == {**puts, staged_changed: 2}
+    after_change = delta_versions(s3_settings)
+    assert after_change["curated.customers_daily"] == versions["curated.customers_daily"]
+    for table in ["curated.orders", "marts.daily_orders", "marts.daily_revenue_by_segment"]:
+        assert after_change[table] == versions[table] + 1, table
+    assert_same_tables(s3_settings, local_settings)
+
+    # forced: every partition recomputed and rewritten, same tables
+    forced = ledger_rows(s3_settings, run_jobs(s3_settings, instance, force=True))
+    assert set(statuses(forced).values()) == {"succeeded"}
+    assert forced["forced"].all()
+    assert all(count >= 2 for count in lake_puts(s3, bucket).values())
+    # one overwrite commit per day and job; re-merging identical rows changes nothing (rule 3)
+    commits = {"curated.orders": 0, "curated.customers_daily": 3, "marts.daily_orders": 3}
+    commits["marts.daily_revenue_by_segment"] = 6  # in both jobs
+    now = delta_versions(s3_settings)
+    assert {table: now[table] - after_change[table] for table in TABLES} == commits
+    assert_same_tables(s3_settings, local_settings)
+
+
+def test_planned_launch_on_s3_reads_the_delta_tables(local_settings, s3_settings, s3, bucket):
+    upload_tree(s3, bucket, local_settings.landing_dir, f"{PREFIX}/landing")
+    instance, definitions = dg.DagsterInstance.ephemeral(), build_definitions(s3_settings)
+
+    def launch_all():
+        launches = [
+            launch_job(job, DAYS, instance, settings=s3_settings, definitions=definitions)
+            for job in JOBS
+        ]
+        assert all(launch.success for launch in launches)
+        return launches
+
+    assert all(launch.runs for launch in launch_all())
+    versions = delta_versions(s3_settings)
+    second = launch_all()
+    # the marts' input checksums come from the Delta tables (the local file has no tables)
+    assert [launch.plan.todo for launch in second] == [[], []]
+    assert [launch.runs for launch in second] == [[], []]
+    assert delta_versions(s3_settings) == versions
+    planned = ledger_rows(s3_settings, [launch.plan_id for launch in second])
+    assert set(statuses(planned).values()) == {"skipped"}

@@ -112,6 +112,7 @@ DAILY_ORDERS = Mart(
     input_checksums=order_day_checksums,
     build=build_daily_orders,
     gated_by=[ORDERS.staging_dataset],
+    reads=[schema.CURATED_TABLE],
 )
 marts_daily_orders = mart_asset(DAILY_ORDERS)
 

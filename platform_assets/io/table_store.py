@@ -1,0 +1,113 @@
+"""The seam between the pipeline and where published tables live.
+
+:class:`TableStore` is what the IO manager, the marts and the late-changes
+sensor need from published tables: the two write strategies, the business days
+a merge would change, counts, reads, and read-only SQL over some tables.
+:class:`WarehouseTables` is the DuckDB warehouse file (``PLATFORM_STORAGE=local``);
+:class:`platform_assets.io.delta_tables.DeltaTables` is Delta Lake on S3. Both
+answer :meth:`TableStore.query` with a DuckDB connection where each table has
+its warehouse name, so the marts' SQL is the same for both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Protocol
+
+import duckdb
+import polars as pl
+
+from platform_assets.io import merge_impact, strategies
+from platform_assets.io.strategies import WriteResult
+from platform_assets.warehouse import qualified, query_frame, quote_ident
+
+if TYPE_CHECKING:
+    from platform_assets.warehouse_resource import WarehouseResource
+
+Window = tuple[dt.date, dt.date]
+
+
+class TableStore(Protocol):
+    """Published tables: written by strategy, read by window, queried with DuckDB SQL."""
+
+    def session(self) -> AbstractContextManager[object]:
+        """A block in which the store's writes may share one connection with the ledger's."""
+
+    def overwrite_partition(
+        self, table: str, frame: pl.DataFrame, partition_column: str, window: Window
+    ) -> WriteResult:
+        """Replace the rows of ``window`` by ``frame``, atomically (rule 2)."""
+
+    def merge_upsert(
+        self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str]
+    ) -> WriteResult:
+        """Merge ``frame`` on ``key``; a row wins only if newer by ``order_by`` (rule 3)."""
+
+    def changed_days(
+        self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str], day_column: str
+    ) -> list[dt.date]:
+        """Days (by ``day_column``) whose rows a merge of ``frame`` would change."""
+
+    def count(self, table: str) -> int:
+        """Rows in ``table``."""
+
+    def read(self, table: str, column: str | None = None, window: Window | None = None):
+        """Rows of ``table`` as a polars DataFrame, those in ``window`` on ``column`` if given."""
+
+    def query(self, tables: list[str]) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only DuckDB connection on which ``tables`` have their warehouse names."""
+
+
+class WarehouseTables:
+    """Published tables in the DuckDB warehouse file, written by :mod:`strategies`.
+
+    Every call takes a connection from the warehouse resource, so inside
+    :meth:`session` the writes, their checks and the ledger rows share one.
+    """
+
+    def __init__(self, warehouse: WarehouseResource):
+        self.warehouse = warehouse
+
+    def session(self) -> AbstractContextManager[object]:
+        """The warehouse's shared-connection session."""
+        return self.warehouse.session()
+
+    def overwrite_partition(
+        self, table: str, frame: pl.DataFrame, partition_column: str, window: Window
+    ) -> WriteResult:
+        """Delete and insert the window in one DuckDB transaction."""
+        with self.warehouse.connect() as con:
+            return strategies.overwrite_partition(con, table, frame, partition_column, window)
+
+    def merge_upsert(
+        self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str]
+    ) -> WriteResult:
+        """``MERGE INTO`` in one DuckDB transaction."""
+        with self.warehouse.connect() as con:
+            return strategies.merge_upsert(con, table, frame, key, order_by)
+
+    def changed_days(
+        self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str], day_column: str
+    ) -> list[dt.date]:
+        """:func:`merge_impact.changed_days` against the table as it is now."""
+        with self.warehouse.connect() as con:
+            return merge_impact.changed_days(con, table, frame, key, order_by, day_column)
+
+    def count(self, table: str) -> int:
+        """``count(*)`` of the table."""
+        with self.warehouse.connect() as con:
+            return con.execute(f"SELECT count(*) FROM {qualified(table)}").fetchone()[0]  # noqa: S608
+
+    def read(self, table: str, column: str | None = None, window: Window | None = None):
+        """``SELECT *``, limited to ``window`` on ``column`` when both are given."""
+        sql, params = f"SELECT * FROM {qualified(table)}", []  # noqa: S608
+        if column and window:
+            sql += f" WHERE {quote_ident(column)} >= ? AND {quote_ident(column)} < ?"
+            params = list(window)
+        with self.warehouse.connect(read_only=True) as con:
+            return query_frame(con, sql, params)
+
+    def query(self, tables: list[str]) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the warehouse file (every table is in it)."""
+        return self.warehouse.connect(read_only=True)
