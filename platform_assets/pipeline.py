@@ -131,7 +131,10 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         description=spec.staging_description,
     )
     def staging(
-        context: dg.AssetExecutionContext, landing: LandingResource, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        landing: LandingResource,
+        warehouse: WarehouseResource,
+        tables: TablesResource,
     ):
         store = landing.store()
         files = {key: store.files(spec.name, key) for key in context.partition_keys}
@@ -154,7 +157,7 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
                     f"{day.rejects.height} quarantined"
                 )
             staged, quarantined = pl.concat(frames), pl.concat(rejects)
-            replace_quarantine(warehouse, spec.quarantine_table, quarantined, keys)
+            replace_quarantine(tables.store(), spec.quarantine_table, quarantined, keys)
             metadata = {
                 "landing_checksum": ", ".join(checksums[k] for k in keys),
                 "files_in": sum(len(files[k]) for k in keys),

@@ -155,8 +155,10 @@ def test_whole_pipeline_on_s3_is_idempotent_and_equals_local(
     assert read_table(
         s3_settings,
         "SELECT table_schema FROM information_schema.tables "
-        "WHERE table_schema IN ('curated', 'marts')",
+        "WHERE table_schema IN ('curated', 'marts', 'quarantine')",
     ).is_empty()
+    for dataset in ("orders", "customers"):  # quarantine tables are published in the bucket too
+        assert delta_store(s3_settings).load(f"quarantine.{dataset}") is not None
     assert_same_tables(s3_settings, local_settings)
     # the staged output checksums are deterministic: the same bytes as the local lake's
     staged_sql = "output_checksum IS NOT NULL AND dataset LIKE 'staging/%'"
