@@ -65,8 +65,25 @@ class CheckOutcome:
     sample: str = ""
 
 
-class PublicationBlocked(RuntimeError):
-    """A partition's staged data failed a blocking check; it must not be published."""
+class PublicationBlocked(dg.Failure):
+    """A partition's staged data failed a blocking check; it must not be published.
+
+    A ``dg.Failure``: the UI shows the reason and the blocked partitions as the step's
+    failure (not a bare traceback), and Dagster does not retry it (rerunning cannot pass).
+    """
+
+    def __init__(self, dataset: str, problems: dict[str, list[str]]):
+        described = "; ".join(f"{key}: {p}" for key, items in problems.items() for p in items)
+        super().__init__(
+            description=f"not publishing: blocking checks on {dataset} did not pass: {described}",
+            metadata={
+                "blocked_partitions": ", ".join(problems),
+                "staged_dataset": dataset,
+                "fix": "correct the landing files of these days and rerun; forcing does not "
+                "bypass the checks",
+            },
+            allow_retries=False,
+        )
 
 
 def evaluate_rule(frame: pl.DataFrame, rule: RowRule) -> CheckOutcome:
@@ -237,16 +254,17 @@ def assert_publishable(
 ) -> None:
     """Raise :class:`PublicationBlocked` unless every ERROR check of each partition's
     staged data (as written by the given run) was evaluated and passed."""
-    problems = []
+    problems: dict[str, list[str]] = {}
     for partition, items in stored_outcomes(warehouse, dataset, runs_by_partition).items():
+        failed = [
+            f"{o.name} failed ({o.detail})" for o in items if o.severity == ERROR and not o.passed
+        ]
         if not items:
-            problems.append(f"{partition}: checks were never evaluated")
-        failed = [o for o in items if o.severity == ERROR and not o.passed]
-        problems += [f"{partition}: {o.name} failed ({o.detail})" for o in failed]
+            failed = ["checks were never evaluated"]
+        if failed:
+            problems[partition] = failed
     if problems:
-        raise PublicationBlocked(
-            f"not publishing: blocking checks on {dataset} did not pass: " + "; ".join(problems)
-        )
+        raise PublicationBlocked(dataset, problems)
 
 
 @dataclass(frozen=True)

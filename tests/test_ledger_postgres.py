@@ -308,7 +308,7 @@ def test_publication_gate_reads_check_results_from_postgres(pg_settings):
     blocked = run_orders(defs, instance, key, selection=publishers)
     assert not blocked.success
     failure = blocked.failure_data_for_node("curated__orders")
-    assert failure.error.cause.cls_name == "PublicationBlocked"
+    assert failure.error.cls_name == "PublicationBlocked"
     status, error = pg_ledger(pg_settings, blocked.run_id)["curated/orders"]
     assert status == "failed" and "amount_non_negative" in error
     assert duckdb_platform_tables(pg_settings) == []

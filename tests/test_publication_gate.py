@@ -95,8 +95,9 @@ def test_publishing_assets_alone_refuse_a_failed_partition(settings, defs, two_d
     assert not result.success
     assert table_checksums(settings) == before
     failure = result.failure_data_for_node("curated__orders")
-    assert failure.error.cause.cls_name == PublicationBlocked.__name__
-    assert "amount_non_negative" in failure.error.cause.message
+    assert failure.error.cls_name == PublicationBlocked.__name__
+    assert "amount_non_negative" in failure.user_failure_data.description
+    assert failure.user_failure_data.metadata["blocked_partitions"].value == key
     assert ("curated/orders", "failed") in [r[:2] for r in ledger_rows(settings, result.run_id)]
 
     forced = run(defs, instance, key, selection=publishers, tags={"platform/force": "true"})
