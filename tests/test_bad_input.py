@@ -2,11 +2,13 @@
 
 import datetime as dt
 
+import dagster as dg
 import pytest
 
 from platform_assets.datasets.orders.schema import LANDING_CONTRACT
 from platform_assets.landing import LandingFile, LocalLanding
 from platform_assets.landing_parser import parse_landing_file
+from platform_assets.launch import run_range
 from platform_assets.partitions import InvalidPartitionKey, validate_partition_key
 from tests.conftest import read_table
 
@@ -167,3 +169,23 @@ def test_bad_rows_are_quarantined_and_good_rows_publish(settings, materialize_pa
     assert checks["reject_rate"] is True
     materialize_partition("2024-01-01", tags={"platform/force": "true"})
     assert read_table(settings, "SELECT count(*) AS n FROM quarantine.orders")["n"][0] == 1
+
+
+def test_recomputing_some_days_keeps_the_quarantine_of_skipped_days_between(settings, defs):
+    days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+    for n, day in enumerate(days):
+        good = [
+            f"I,{n}{i:03},{1000 + i},7,placed,5.00,USD,{day} 08:00:00.000000,{day} 08:00:00.000000"
+            for i in range(60)
+        ]
+        folder = settings.landing_dir / "orders" / f"dt={day}"
+        folder.mkdir(parents=True)
+        (folder / "cdc-1.csv").write_text(csv_text(*good, good[0].replace("I,", "Z,", 1)))
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_range("orders_daily_job", days[0], days[-1], instance, definitions=defs).success
+    for day in (days[0], days[-1]):  # the outer days change, the middle one is skipped
+        with (settings.landing_dir / "orders" / f"dt={day}" / "cdc-1.csv").open("a") as handle:
+            handle.write(f"I,9{day[-1]}000,1,7,placed,5.00,USD,{day} 09:00:00,{day} 09:00:00\n")
+    assert run_range("orders_daily_job", days[0], days[-1], instance, definitions=defs).success
+    kept = read_table(settings, "SELECT landing_date, reason FROM quarantine.orders ORDER BY ALL")
+    assert kept.rows() == [(dt.date.fromisoformat(d), "unknown op code 'Z'") for d in days]
