@@ -291,14 +291,14 @@ def audit_staged(
     evidence) re-report the outcomes recorded by the run that staged them.
     Partitions failing an ERROR check get failed ledger rows for ``publishes``.
     """
+    ledger = Ledger(warehouse)
+    with warehouse.session():  # no lock is held while the checks run
+        history = {key: ledger.trailing_rows(dataset, key, trailing) for key in evidence}
+    outcomes = {
+        key: audit_partition(e.staged, e.rejected, e.total, history[key])
+        for key, e in evidence.items()
+    }
     with warehouse.session():  # the check bookkeeping on one connection
-        ledger = Ledger(warehouse)
-        outcomes = {
-            key: audit_partition(
-                e.staged, e.rejected, e.total, ledger.trailing_rows(dataset, key, trailing)
-            )
-            for key, e in evidence.items()
-        }
         if outcomes:
             record_outcomes(warehouse, dataset, context.run_id, outcomes)
         skipped = [key for key in context.partition_keys if key not in evidence]

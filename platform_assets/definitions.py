@@ -14,6 +14,7 @@ from platform_assets.datasets.revenue import (
 )
 from platform_assets.io.delta_location import s3_root
 from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
+from platform_assets.metadata_db_postgres import has_password
 from platform_assets.pipeline import DAILY
 from platform_assets.resources import (
     DeltaTablesResource,
@@ -93,7 +94,16 @@ def build_tables(settings: Settings, warehouse: WarehouseResource) -> TablesReso
 def build_warehouse(settings: Settings) -> WarehouseResource:
     """The DuckDB warehouse file (quarantine tables, and locally the published tables) and
     where run metadata lives: the ledger and check results in that file, or in Postgres
-    with ``PLATFORM_LEDGER_URL``."""
+    with ``PLATFORM_LEDGER_URL``.
+
+    The URL becomes resource configuration, which Dagster shows in the UI, so a URL
+    carrying a password is refused: the password belongs in ``PGPASSWORD``.
+    """
+    if settings.ledger_url and has_password(settings.ledger_url):
+        raise ValueError(
+            "PLATFORM_LEDGER_URL carries a password, which Dagster would show in the UI with "
+            "the resource configuration; put the password in PGPASSWORD instead"
+        )
     return WarehouseResource(
         path=str(settings.warehouse_path),
         lock_timeout_s=settings.warehouse_lock_timeout_s,

@@ -1,9 +1,10 @@
 """Run the orders pipeline headless over a range of days and print a per-partition summary.
 
 Usage: ``python -m platform_assets.demo --start 2024-01-01 --days 7`` (``make demo``).
-Each job is planned first (``platform_assets.launch``): the days that changed run as
-single-run ranges on the Dagster instance in ``DAGSTER_HOME`` (so they show in the UI),
-unchanged days are skipped without a run; the summary is read back from the run ledger.
+Each job is planned first (``platform_assets.launch``): when something changed, a
+single-run range on the Dagster instance in ``DAGSTER_HOME`` (so it shows in the UI)
+recomputes what changed and skips the rest; when nothing changed, no run starts. The
+summary is read back from the run ledger.
 """
 
 import argparse

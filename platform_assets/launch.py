@@ -110,6 +110,8 @@ def launch_job(
     ``settings`` and ``definitions`` default to the environment's; ``assets`` limits
     planning and runs to a selection of the job's assets.
     """
+    if not partitions:
+        raise ValueError(f"{job_name}: no partitions to launch")
     definitions = definitions or defs
     plan_id = dt.datetime.now(dt.UTC).strftime(PLAN_ID_FORMAT)
     if force:
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", action="append", choices=JOBS, help="default: every job")
     parser.add_argument("--force", action="store_true", help="recompute unchanged partitions")
     args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
     partitions = day_keys(validate_partition_key(args.start), args.days)
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:

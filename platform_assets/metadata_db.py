@@ -9,7 +9,7 @@ with ``?`` placeholders and syntax both databases accept, and branch on
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import duckdb
 import polars as pl
@@ -51,7 +51,8 @@ class MetadataConnection(ABC):
         try:
             yield
         except BaseException:
-            self.execute("ROLLBACK")
+            with suppress(Exception):  # a dead connection: keep the original error
+                self.execute("ROLLBACK")
             raise
         self.execute("COMMIT")
 

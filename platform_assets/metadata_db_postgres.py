@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import polars as pl
 import psycopg2
@@ -33,19 +33,35 @@ class MetadataDatabaseError(RuntimeError):
     """The run-metadata database cannot be reached or the URL is invalid (no password shown)."""
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***``."""
+def _passwords(url: str) -> set[str]:
+    """Every password ``url`` carries: in its userinfo or as a ``password=`` parameter."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    found = {parts.password or ""}
+    found |= set(parse_qs(parts.query).get("password", []))
+    return {p for secret in found for p in (secret, unquote(secret), quote(secret)) if p}
+
+
+def has_password(url: str) -> bool:
+    """Whether ``url`` carries a password (userinfo or ``password=`` parameter)."""
+    return bool(_passwords(url))
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any (userinfo or ``password=``), replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = [
+        (key, "***" if key == "password" else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
 def _scrub(text: str, url: str) -> str:
-    """``text`` with the URL's password (raw and percent-decoded) replaced by ``***``."""
-    password = urlsplit(url).password
-    for secret in {password, unquote(password or "")} - {None, ""}:
+    """``text`` with the URL's passwords (raw and percent-coded) replaced by ``***``."""
+    for secret in sorted(_passwords(url), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 

@@ -5,9 +5,12 @@ events. The planner avoids that: it fingerprints every asset's inputs exactly as
 the asset itself would (landing content checksums, upstream output checksums,
 mart input checksums), compares them with the ledger's published versions, and
 returns the partitions that need work. A partition whose upstream needs work
-needs work too (its input is only known once the upstream ran). The run that is
-launched still applies the same rule per partition, so the planner can only save
-work, never skip something that changed.
+needs work too (its input is only known once the upstream ran); a mart, whose days
+may change with any upstream day, then needs every day of the window. The run that
+is launched still applies the same rule per partition (unchanged days inside it
+skip), so the planner can only save work, never skip something that changed: it
+saves whole runs when nothing in a window changed, and narrows a window to the
+changed days when no mart is in the job.
 """
 
 import datetime as dt
@@ -119,7 +122,12 @@ def plan_job(
     changed: dict[dg.AssetKey, set[str]] = {}
     plans = []
     for key in (k for k in graph.toposorted_asset_keys if k in job_keys):
-        node, inputs = graph.get(key), _INPUTS[key]
+        node, inputs = graph.get(key), _INPUTS.get(key)
+        if inputs is None:
+            raise KeyError(
+                f"{key.to_user_string()} declares no input checksums for the planner: build it "
+                "with the pipeline's factories (staging_asset, published_asset, mart_asset)"
+            )
         upstream = set().union(*(changed.get(parent, set()) for parent in node.parent_keys))
         if inputs.same_day:
             stale = upstream & set(partitions)

@@ -325,6 +325,7 @@ def test_a_password_never_shows(postgres_server, postgres_url, tmp_path, monkeyp
         f"mysql://{PASSWORD_USER}:{wrong}@127.0.0.1/{database}",
         f"host=127.0.0.1 user={PASSWORD_USER} password={wrong}",
         f"postgresql://{PASSWORD_USER}:{wrong}@[127.0.0.1/{database}",
+        f"postgresql://{PASSWORD_USER}@127.0.0.1:1/{database}?password={wrong}",
     ):
         with pytest.raises(MetadataDatabaseError) as caught:
             Ledger(WarehouseResource(path=path, ledger_url=url)).published("d", ["d1"])
@@ -346,3 +347,11 @@ def test_a_password_never_shows(postgres_server, postgres_url, tmp_path, monkeyp
     assert PASSWORD not in out + err
     assert out.count("run-a") == 2 and f"{PASSWORD_USER}:***@" in out
     assert "password authentication failed" in err and f"{PASSWORD_USER}:***@" in err
+
+
+def test_the_code_location_refuses_a_ledger_url_with_a_password(tmp_path, postgres_server):
+    url = postgres_server.url("db", PASSWORD_USER, PASSWORD)
+    settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path), "PLATFORM_LEDGER_URL": url})
+    with pytest.raises(ValueError, match="PGPASSWORD") as caught:
+        build_definitions(settings)
+    assert PASSWORD not in str(caught.value)

@@ -4,12 +4,19 @@ Arm a fault with :meth:`FaultProxy.inject` (``"slowdown"``: answer ``503 SlowDow
 S3's XML error body; ``"reset"``: close the connection with a TCP RST instead of
 answering; ``"stall"``: hold the request, unanswered, until the proxy is closed or
 ``stall_s`` passes, longer than the client's read timeout). Each of the next ``count``
-requests gets the fault; the ones after go through. Every request is counted.
+requests gets the fault; the ones after go through. Every request is counted and logged
+(method, path).
+
+:meth:`FaultProxy.inject_matching` arms a fault for requests of one method whose path
+matches a pattern only (e.g. a Delta commit's ``PUT .../_delta_log/<n>.json``); it also
+knows ``"lost_answer"``: forward the request, so the server applies it, then reset the
+connection instead of answering (the client cannot tell whether it was applied).
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import struct
 import threading
@@ -17,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 FAULTS = ("slowdown", "reset", "stall")
+LOST_ANSWER = "lost_answer"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 SLOWDOWN_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -34,7 +42,9 @@ class FaultProxy:
         self.stall_s = stall_s
         self.requests = 0
         self.faults_served = 0
+        self.log: list[tuple[str, str]] = []
         self._armed: list[str] = []
+        self._targeted: list[tuple[str, str, re.Pattern[str]]] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -70,15 +80,29 @@ class FaultProxy:
         with self._lock:
             self._armed = [fault] * count
 
+    def inject_matching(self, fault: str, count: int, method: str, path_pattern: str) -> None:
+        """Give the next ``count`` ``method`` requests whose path matches ``path_pattern``
+        (:func:`re.search`) the fault ``fault`` (one of :data:`FAULTS` or :data:`LOST_ANSWER`)."""
+        if fault not in (*FAULTS, LOST_ANSWER):
+            raise ValueError(f"unknown fault {fault!r}, expected one of {FAULTS} or {LOST_ANSWER}")
+        with self._lock:
+            self._targeted = [(fault, method, re.compile(path_pattern))] * count
+
     def clear(self) -> None:
         """Disarm the faults not served yet."""
         with self._lock:
             self._armed = []
+            self._targeted = []
 
-    def take(self) -> str | None:
-        """Count one request; return the fault it gets, if any."""
+    def take(self, method: str = "", path: str = "") -> str | None:
+        """Count and log one request; return the fault it gets, if any."""
         with self._lock:
             self.requests += 1
+            self.log.append((method, path))
+            target = self._targeted[0] if self._targeted else None
+            if target and target[1] == method and target[2].search(path):
+                self.faults_served += 1
+                return self._targeted.pop()[0]
             if not self._armed:
                 return None
             self.faults_served += 1
@@ -118,21 +142,27 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _forward(self, body: bytes) -> None:
+        def _upstream(self, body: bytes) -> tuple[http.client.HTTPResponse, bytes]:
             upstream = http.client.HTTPConnection(*proxy.upstream, timeout=30)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
-                payload = response.read()
+                return response, response.read()
             finally:
                 upstream.close()
+
+        def _forward(self, body: bytes) -> None:
+            response, payload = self._upstream(body)
             self._answer(response.status, response.getheaders(), payload)
 
         def _handle(self) -> None:
             body = self._read_body()
-            fault = proxy.take()
-            if fault == "reset":
+            fault = proxy.take(self.command, self.path)
+            if fault == LOST_ANSWER:
+                self._upstream(body)
+                self._reset()
+            elif fault == "reset":
                 self._reset()
             elif fault == "stall":
                 proxy.stall()
