@@ -86,7 +86,11 @@ def build_tables(settings: Settings, warehouse: WarehouseResource) -> TablesReso
     ``s3://<bucket>/<prefix>/tables``."""
     if settings.storage == "s3":
         return DeltaTablesResource(
-            uri=f"{s3_root(settings)}/tables", endpoint_url=settings.s3_endpoint_url
+            uri=f"{s3_root(settings)}/tables",
+            endpoint_url=settings.s3_endpoint_url,
+            max_attempts=settings.s3_max_attempts,
+            connect_timeout_s=settings.s3_connect_timeout_s,
+            request_timeout_s=settings.s3_read_timeout_s,
         )
     return WarehouseTablesResource(warehouse=warehouse)
 

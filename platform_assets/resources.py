@@ -167,7 +167,16 @@ class DeltaTablesResource(TablesResource):
 
     uri: str
     endpoint_url: str | None = None
+    max_attempts: int | None = None
+    connect_timeout_s: float | None = None
+    request_timeout_s: float | None = None
 
     def store(self) -> TableStore:
         """Delta tables at ``<uri>/<schema>/<table>``, committed by conditional put."""
-        return DeltaTables(DeltaTableStore(self.uri, s3_storage_options(self.endpoint_url)))
+        options = s3_storage_options(
+            self.endpoint_url,
+            max_attempts=self.max_attempts,
+            connect_timeout_s=self.connect_timeout_s,
+            request_timeout_s=self.request_timeout_s,
+        )
+        return DeltaTables(DeltaTableStore(self.uri, options))

@@ -3,6 +3,8 @@
 import dagster as dg
 
 from platform_assets import definitions
+from platform_assets.definitions import build_definitions
+from platform_assets.settings import load_settings
 
 CONTRACT_KEYS = {
     dg.AssetKey(["landing", "orders"]),
@@ -33,3 +35,19 @@ def test_warehouse_writers_share_the_warehouse_pool():
     graph = definitions.defs.resolve_asset_graph()
     for key in [dg.AssetKey(["curated", "orders"]), dg.AssetKey(["marts", "daily_orders"])]:
         assert graph.get(key).pools == {"warehouse"}
+
+
+def test_s3_retry_settings_reach_the_delta_tables(tmp_path):
+    settings = load_settings(
+        {
+            "PLATFORM_DATA_DIR": str(tmp_path),
+            "PLATFORM_STORAGE": "s3",
+            "PLATFORM_S3_BUCKET": "bucket",
+            "PLATFORM_S3_MAX_ATTEMPTS": "3",
+            "PLATFORM_S3_CONNECT_TIMEOUT_S": "2",
+            "PLATFORM_S3_READ_TIMEOUT_S": "7",
+        }
+    )
+    tables = build_definitions(settings).resources["tables"]
+    assert tables.uri == "s3://bucket/tables"
+    assert (tables.max_attempts, tables.connect_timeout_s, tables.request_timeout_s) == (3, 2, 7)

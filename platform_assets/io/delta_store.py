@@ -24,7 +24,7 @@ import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from platform_assets.io.delta_location import s3_root, s3_storage_options, table_uri
+from platform_assets.io.delta_location import delta_storage_options, s3_root, table_uri
 from platform_assets.io.delta_schema import conform, delta_fields, spelled_as
 from platform_assets.io.delta_sql import (
     SOURCE,
@@ -59,7 +59,7 @@ class DeltaTableStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeltaTableStore":
         """The store under ``s3://<PLATFORM_S3_BUCKET>/<PLATFORM_S3_PREFIX>``."""
-        return cls(s3_root(settings), s3_storage_options(settings.s3_endpoint_url))
+        return cls(s3_root(settings), delta_storage_options(settings))
 
     def __repr__(self) -> str:
         return f"DeltaTableStore({self.root!r})"

@@ -80,6 +80,14 @@ class FaultProxy:
         with self._lock:
             self._armed = [fault] * count
 
+    def inject_sequence(self, faults: list[str]) -> None:
+        """Give the next requests the faults ``faults``, one each, in this order."""
+        for fault in faults:
+            if fault not in FAULTS:
+                raise ValueError(f"unknown fault {fault!r}, expected one of {FAULTS}")
+        with self._lock:
+            self._armed = list(reversed(faults))
+
     def inject_matching(self, fault: str, count: int, method: str, path_pattern: str) -> None:
         """Give the next ``count`` ``method`` requests whose path matches ``path_pattern``
         (:func:`re.search`) the fault ``fault`` (one of :data:`FAULTS` or :data:`LOST_ANSWER`)."""
