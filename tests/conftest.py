@@ -61,3 +61,13 @@ def read_table(settings, sql: str) -> pl.DataFrame:
         return con.sql(sql).pl()
     finally:
         con.close()
+
+
+def run_orders(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInProcessResult:
+    """Run ``orders_daily_job`` (or a selection of its assets) for one partition; no raise."""
+    job = defs.resolve_job_def("orders_daily_job")
+    if selection:
+        job = job.get_subset(asset_selection=set(selection))
+    return job.execute_in_process(
+        partition_key=key, instance=instance, tags=tags, raise_on_error=False
+    )

@@ -27,7 +27,7 @@ from platform_assets.metadata_db_postgres import MetadataDatabaseError
 from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
 from platform_assets.warehouse_resource import WarehouseResource
-from tests.conftest import START
+from tests.conftest import START, run_orders
 from tests.postgres import PASSWORD, PASSWORD_USER
 from tests.test_publication_gate import poison
 
@@ -241,15 +241,6 @@ def duckdb_platform_tables(settings) -> list[tuple]:
         ).fetchall()
     finally:
         con.close()
-
-
-def run_orders(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def("orders_daily_job")
-    if selection:
-        job = job.get_subset(asset_selection=set(selection))
-    return job.execute_in_process(
-        partition_key=key, instance=instance, tags=tags, raise_on_error=False
-    )
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from platform_assets.audit import PublicationBlocked
-from tests.conftest import read_table
+from tests.conftest import read_table, run_orders
 
 CHECKSUM_SQL = "SELECT count(*) AS n, bit_xor(hash(t)) AS h FROM {} AS t"
 
@@ -48,21 +48,12 @@ def poison(settings, key: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def run(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def("orders_daily_job")
-    if selection:
-        job = job.get_subset(asset_selection=set(selection))
-    return job.execute_in_process(
-        partition_key=key, instance=instance, tags=tags, raise_on_error=False
-    )
-
-
 def test_failed_check_keeps_published_tables_and_is_recorded(settings, defs, two_days):
     key = two_days[0]
     before = table_checksums(settings)
     poison(settings, key)
     instance = dg.DagsterInstance.ephemeral()
-    result = run(defs, instance, key)
+    result = run_orders(defs, instance, key)
 
     assert not result.success
     assert table_checksums(settings) == before
@@ -87,11 +78,11 @@ def test_publishing_assets_alone_refuse_a_failed_partition(settings, defs, two_d
     key = two_days[0]
     poison(settings, key)
     instance = dg.DagsterInstance.ephemeral()
-    run(defs, instance, key, selection=[dg.AssetKey(["staging", "orders"])])
+    run_orders(defs, instance, key, selection=[dg.AssetKey(["staging", "orders"])])
     before = table_checksums(settings)
 
     publishers = [dg.AssetKey(["curated", "orders"]), dg.AssetKey(["marts", "daily_orders"])]
-    result = run(defs, instance, key, selection=publishers)
+    result = run_orders(defs, instance, key, selection=publishers)
     assert not result.success
     assert table_checksums(settings) == before
     failure = result.failure_data_for_node("curated__orders")
@@ -100,7 +91,7 @@ def test_publishing_assets_alone_refuse_a_failed_partition(settings, defs, two_d
     assert failure.user_failure_data.metadata["blocked_partitions"].value == key
     assert ("curated/orders", "failed") in [r[:2] for r in ledger_rows(settings, result.run_id)]
 
-    forced = run(defs, instance, key, selection=publishers, tags={"platform/force": "true"})
+    forced = run_orders(defs, instance, key, selection=publishers, tags={"platform/force": "true"})
     assert not forced.success
     assert table_checksums(settings) == before
 
@@ -111,9 +102,9 @@ def test_fixing_the_input_publishes_the_day(settings, defs, two_days):
     original = path.read_bytes()
     poison(settings, key)
     instance = dg.DagsterInstance.ephemeral()
-    assert not run(defs, instance, key).success
+    assert not run_orders(defs, instance, key).success
     path.write_bytes(original)
-    fixed = run(defs, instance, key)
+    fixed = run_orders(defs, instance, key)
     assert fixed.success
     statuses = {r[0]: r[1] for r in ledger_rows(settings, fixed.run_id)}
     assert statuses["staging/orders"] == "succeeded"
@@ -130,7 +121,7 @@ def test_too_many_rejects_block_publication(settings, defs, two_days):
     bad = [lines[0]] + ["X" + line[1:] for line in lines[1:]]
     path.write_text("\n".join(bad) + "\n")
     before = table_checksums(settings)
-    result = run(defs, dg.DagsterInstance.ephemeral(), key)
+    result = run_orders(defs, dg.DagsterInstance.ephemeral(), key)
     assert not result.success
     evaluations = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations["reject_rate"] is False

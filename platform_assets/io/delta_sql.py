@@ -7,6 +7,8 @@ backtick-quoted (a backtick in a name is refused), dates must be
 
 import datetime as dt
 
+from platform_assets.io.strategies import newer_condition
+
 SOURCE, TARGET = "s", "t"
 
 
@@ -43,12 +45,6 @@ def key_match(key: list[str]) -> str:
 def newer(columns: list[str]) -> str:
     """(s.c1, s.c2, ...) > (t.c1, t.c2, ...) lexicographically, NULL lowest; never NULL.
 
-    The same total order as ``strategies._newer``; each comparison is
-    parenthesised (DataFusion binds ``IS NOT DISTINCT FROM`` looser than DuckDB).
+    :func:`platform_assets.io.strategies.newer_condition`, the DuckDB path's total order.
     """
-    condition = "FALSE"
-    for name in reversed(columns):
-        s, t = f"{SOURCE}.{quote(name)}", f"{TARGET}.{quote(name)}"
-        greater = f"({s} IS NOT NULL AND ({t} IS NULL OR {s} > {t}))"
-        condition = f"({greater} OR (({s} IS NOT DISTINCT FROM {t}) AND {condition}))"
-    return condition
+    return newer_condition(columns, SOURCE, TARGET, quote)

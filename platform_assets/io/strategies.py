@@ -177,7 +177,7 @@ def merge_upsert(
     def body() -> WriteResult:
         added = ensure_table(con, table, frame.schema)
         rest = [c for c in existing_columns(con, table) if c.lower() not in fixed]
-        newer = _newer([quote_ident(c) for c in [*order_by, *rest]])
+        newer = newer_condition([*order_by, *rest], "s", "t", quote_ident)
         changed = con.execute(
             f"MERGE INTO {qualified(table)} AS t "  # noqa: S608
             f"USING (SELECT {names} FROM {_INCOMING}) AS s ON {on} "
@@ -189,14 +189,19 @@ def merge_upsert(
     return _transaction(con, frame, body)
 
 
-def _newer(columns: list[str]) -> str:
-    """SQL for (s.c1, s.c2, ...) > (t.c1, t.c2, ...) lexicographically, NULL lowest.
+def newer_condition(
+    columns: list[str], source: str, target: str, quote: Callable[[str], str]
+) -> str:
+    """SQL for (source.c1, ...) > (target.c1, ...) lexicographically, NULL lowest.
 
-    Never NULL itself, so a tie on every column means "not newer".
+    The total order of a merge (rule 3), for DuckDB (``quote_ident``) and Delta's
+    DataFusion (backticks). Never NULL itself, so a tie on every column means "not
+    newer"; each comparison is parenthesised (DataFusion binds ``IS NOT DISTINCT
+    FROM`` looser than DuckDB).
     """
     condition = "FALSE"
-    for col in reversed(columns):
-        s, t = f"s.{col}", f"t.{col}"
+    for name in reversed(columns):
+        s, t = f"{source}.{quote(name)}", f"{target}.{quote(name)}"
         greater = f"({s} IS NOT NULL AND ({t} IS NULL OR {s} > {t}))"
-        condition = f"({greater} OR ({s} IS NOT DISTINCT FROM {t} AND {condition}))"
+        condition = f"({greater} OR (({s} IS NOT DISTINCT FROM {t}) AND {condition}))"
     return condition

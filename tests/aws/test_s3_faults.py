@@ -31,8 +31,16 @@ ACCESS_KEY = "AKIACANARYFAULT7QX2M"
 SECRET_KEY = "canarySecret/Zq9xWv3Lm8Tr5Yp2Ks7Hd4Jb6Nf1Gc0Vu"
 
 
-def proxied_settings(data_dir, bucket: str, endpoint: str, retry_mode: str = "standard"):
-    """S3 settings whose client goes through ``endpoint`` with short, testable limits."""
+def proxied_settings(
+    data_dir,
+    bucket: str,
+    endpoint: str,
+    retry_mode: str = "standard",
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    read_timeout_s: float = READ_TIMEOUT_S,
+):
+    """S3 settings whose clients go through ``endpoint`` with short, testable limits."""
     return load_settings(
         {
             "PLATFORM_DATA_DIR": str(data_dir),
@@ -40,10 +48,10 @@ def proxied_settings(data_dir, bucket: str, endpoint: str, retry_mode: str = "st
             "PLATFORM_S3_BUCKET": bucket,
             "PLATFORM_S3_PREFIX": PREFIX,
             "AWS_ENDPOINT_URL": endpoint,
-            "PLATFORM_S3_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+            "PLATFORM_S3_MAX_ATTEMPTS": str(max_attempts),
             "PLATFORM_S3_RETRY_MODE": retry_mode,
             "PLATFORM_S3_CONNECT_TIMEOUT_S": "2",
-            "PLATFORM_S3_READ_TIMEOUT_S": str(READ_TIMEOUT_S),
+            "PLATFORM_S3_READ_TIMEOUT_S": str(read_timeout_s),
         }
     )
 

@@ -33,32 +33,24 @@ from platform_assets.io.delta_location import (
     s3_storage_options,
 )
 from platform_assets.io.delta_store import DeltaTableStore
-from platform_assets.settings import Settings, load_settings
+from platform_assets.settings import Settings
 from tests.aws.delta_writer_child import DAY_COLUMN
 from tests.aws.fault_proxy import LOST_ANSWER, FaultProxy
-from tests.aws.test_s3_faults import PREFIX
+from tests.aws.test_s3_faults import proxied_settings
 from tests.io.workload import CURRENT, CURRENT_KEY, MART, ORDERING, entity_rows, mart_rows
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 MAX_ATTEMPTS = 5
+READ_TIMEOUT_S = 1.5
 LAKE_FAULTS = ["slowdown", "slowdown", "reset", "reset"]  # then the last attempt succeeds
 DATA_PUT = r"\.parquet$"
 COMMIT_PUT = r"/_delta_log/\d{20}\.json$"
 
 
-def proxied_settings(data_dir, bucket: str, endpoint: str) -> Settings:
-    """S3 settings through ``endpoint`` with short, testable limits."""
-    return load_settings(
-        {
-            "PLATFORM_DATA_DIR": str(data_dir),
-            "PLATFORM_STORAGE": "s3",
-            "PLATFORM_S3_BUCKET": bucket,
-            "PLATFORM_S3_PREFIX": PREFIX,
-            "AWS_ENDPOINT_URL": endpoint,
-            "PLATFORM_S3_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-            "PLATFORM_S3_CONNECT_TIMEOUT_S": "2",
-            "PLATFORM_S3_READ_TIMEOUT_S": "1.5",
-        }
+def settings_through(data_dir, bucket: str, endpoint: str) -> Settings:
+    """S3 settings through ``endpoint`` with this file's attempt and timeout limits."""
+    return proxied_settings(
+        data_dir, bucket, endpoint, max_attempts=MAX_ATTEMPTS, read_timeout_s=READ_TIMEOUT_S
     )
 
 
@@ -84,7 +76,7 @@ def through(proxy: FaultProxy, faults: list[str], call: Callable):
 
 @pytest.mark.timeout(120)
 def test_a_staged_partition_is_written_and_read_back_through_faults(tmp_path, proxy, bucket, s3):
-    settings = proxied_settings(tmp_path / "data", bucket, proxy.url)
+    settings = settings_through(tmp_path / "data", bucket, proxy.url)
     lake = build_lake(settings).store()
     frame = mart_rows(D2, 0, 2_000)
     clean, faulted = "orders/dt=2024-01-02/part-00000.parquet", "orders/dt=2024-01-03/p.parquet"
@@ -153,7 +145,7 @@ def seed(store: DeltaTableStore) -> None:
 @pytest.fixture
 def stores(tmp_path, proxy, bucket, aws_env) -> Stores:
     """Seeded tables: the faulted root (written through the proxy) and a clean twin root."""
-    settings = proxied_settings(tmp_path / "data", bucket, proxy.url)
+    settings = settings_through(tmp_path / "data", bucket, proxy.url)
     faulted_root, clean_root = f"{s3_root(settings)}/faulted", f"{s3_root(settings)}/clean"
     direct = s3_storage_options(aws_env)
     result = Stores(
