@@ -13,11 +13,10 @@ import time
 import dagster as dg
 import polars as pl
 
-from platform_assets.definitions import build_warehouse
+from platform_assets.definitions import defs
 from platform_assets.launch import JOBS, day_keys, describe, launch_job
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
-from platform_assets.settings import load_settings
 
 DATASETS = [
     "staging/customers",
@@ -31,7 +30,7 @@ DATASETS = [
 
 def run_summary(run_ids: list[str]) -> pl.DataFrame:
     """One row per partition: each dataset's ledger status and rows in -> rows written."""
-    rows = Ledger(build_warehouse(load_settings())).latest_of_runs(run_ids)
+    rows = Ledger(defs.resources["warehouse"]).latest_of_runs(run_ids)
     counts = pl.format(
         "{} {}->{}",
         "status",

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from platform_assets.definitions import build_landing, build_tables, build_warehouse, defs
+from platform_assets.definitions import defs
 from platform_assets.idempotency import FORCE_TAG
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.planner import JobPlan, PlanResources, plan_job
-from platform_assets.settings import Settings, load_settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -76,13 +75,13 @@ def day_keys(first: dt.date, days: int) -> list[str]:
     return [(first + dt.timedelta(days=n)).isoformat() for n in range(days)]
 
 
-def plan_resources(settings: Settings) -> PlanResources:
-    """The landing, ledger and published tables of the environment, as the planner reads them."""
-    warehouse = build_warehouse(settings)
+def plan_resources(definitions: dg.Definitions) -> PlanResources:
+    """The landing, ledger and published tables the definitions' assets use."""
+    resources = definitions.resources
     return PlanResources(
-        landing=build_landing(settings).store(),
-        warehouse=warehouse,
-        tables=build_tables(settings, warehouse).store(),
+        landing=resources["landing"].store(),
+        warehouse=resources["warehouse"],
+        tables=resources["tables"].store(),
     )
 
 
@@ -101,14 +100,13 @@ def launch_job(
     partitions: list[str],
     instance: dg.DagsterInstance,
     force: bool = False,
-    settings: Settings | None = None,
     definitions: dg.Definitions | None = None,
     assets: list[dg.AssetKey] | None = None,
 ) -> JobLaunch:
     """Plan a job over ``partitions`` and run the days that need it (all of them if forced).
 
-    ``settings`` and ``definitions`` default to the environment's; ``assets`` limits
-    planning and runs to a selection of the job's assets.
+    ``definitions`` default to the environment's (the planner reads their resources);
+    ``assets`` limits planning and runs to a selection of the job's assets.
     """
     if not partitions:
         raise ValueError(f"{job_name}: no partitions to launch")
@@ -118,7 +116,7 @@ def launch_job(
         launch = JobLaunch(job_name, plan_id, None)
         ranges = [(partitions[0], partitions[-1])]
     else:
-        resources = plan_resources(settings or load_settings())
+        resources = plan_resources(definitions)
         with resources.warehouse.session():
             plan = plan_job(definitions, job_name, partitions, resources, assets)
             _record_planned_skips(plan, plan_id, resources)

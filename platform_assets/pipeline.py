@@ -7,7 +7,7 @@ unchanged, the force tag, quarantine, blocking checks, gated atomic publication.
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -25,7 +25,7 @@ from platform_assets.io.managers import lake_output, warehouse_output
 from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
 from platform_assets.io.table_store import TableStore
-from platform_assets.landing import LandingStore
+from platform_assets.landing import LandingEntry, LandingStore
 from platform_assets.landing_parser import LandingContract, parse_day, quarantine_lines
 from platform_assets.partitions import (
     backfill_policy,
@@ -105,16 +105,22 @@ def landing_source(spec: DatasetSpec) -> dg.SourceAsset:
     return landing
 
 
-def landing_checksums(store: LandingStore, dataset: str, keys: list[str]) -> dict[str, str]:
-    """The content checksum of each landing day of ``dataset``."""
-    return {key: store.fingerprint(store.files(dataset, key)) for key in keys}
+def landing_checksums(store: LandingStore, files: dict[str, Sequence[LandingEntry]]):
+    """The input checksum of each landing day, from its listed files."""
+    return {key: store.fingerprint(day_files) for key, day_files in files.items()}
+
+
+def planned_landing_checksums(store: LandingStore, dataset: str, keys: list[str]):
+    """:func:`landing_checksums` of ``keys`` from one listing of the whole dataset."""
+    by_day = store.files_by_day(dataset)
+    return landing_checksums(store, {key: by_day.get(key, []) for key in keys})
 
 
 def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     """Parse, quarantine and stage each landing day, then audit it with blocking checks."""
     register_inputs(
         spec.staging_key,
-        PlanInputs(lambda res, keys: landing_checksums(res.landing, spec.name, keys)),
+        PlanInputs(lambda res, keys: planned_landing_checksums(res.landing, spec.name, keys)),
     )
 
     @dg.asset(
@@ -138,7 +144,7 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     ):
         store = landing.store()
         files = {key: store.files(spec.name, key) for key in context.partition_keys}
-        checksums = {key: store.fingerprint(day_files) for key, day_files in files.items()}
+        checksums = landing_checksums(store, files)
         evidence: dict[str, audit.StagedEvidence] = {}
 
         def compute(keys: list[str]):

@@ -5,25 +5,10 @@ are (the warehouse file, or a Delta table on S3); a partition's rows are replace
 on each recompute, so reruns never duplicate them.
 """
 
-import datetime as dt
-
 import polars as pl
 
-from platform_assets.io.table_store import TableStore
+from platform_assets.io.table_store import TableStore, overwrite_days
 from platform_assets.partitions import validate_partition_key
-
-PARTITION_COLUMN = "landing_date"
-
-
-def day_windows(partition_keys: list[str]) -> list[tuple[dt.date, dt.date]]:
-    """The days as contiguous ``[first, last + 1 day)`` windows, in order."""
-    windows: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(validate_partition_key(k) for k in partition_keys):
-        if windows and windows[-1][1] == day:
-            windows[-1] = (windows[-1][0], day + dt.timedelta(days=1))
-        else:
-            windows.append((day, day + dt.timedelta(days=1)))
-    return windows
 
 
 def replace_quarantine(
@@ -31,11 +16,7 @@ def replace_quarantine(
 ) -> None:
     """Replace the quarantined rows of exactly the given landing days by ``rejects``.
 
-    Days between them that were not recomputed (skipped) keep their rows: each
-    contiguous run of days is replaced on its own.
+    Days between them that were not recomputed (skipped) keep their rows.
     """
-    for start, end in day_windows(partition_keys):
-        day = pl.col(PARTITION_COLUMN)
-        tables.overwrite_partition(
-            table, rejects.filter((day >= start) & (day < end)), PARTITION_COLUMN, (start, end)
-        )
+    days = [validate_partition_key(key) for key in partition_keys]
+    overwrite_days(tables, table, rejects, "landing_date", days)

@@ -25,10 +25,7 @@ def instance():
 
 
 def launch_all(settings, defs, instance, keys, force=False):
-    return [
-        launch_job(job, keys, instance, force=force, settings=settings, definitions=defs)
-        for job in JOBS
-    ]
+    return [launch_job(job, keys, instance, force=force, definitions=defs) for job in JOBS]
 
 
 def ledger_rows(settings, run_ids: list[str]) -> pl.DataFrame:
@@ -94,7 +91,7 @@ def test_changed_day_runs_and_unchanged_days_inside_the_run_skip(
     event = f"I,1,999,7,placed,10.00,USD,{day} 08:00:00.000000,{day} 08:00:00.000000\n"
     with path.open("a") as handle:
         handle.write(event)
-    launch = launch_job("orders_daily_job", keys, instance, settings=settings, definitions=defs)
+    launch = launch_job("orders_daily_job", keys, instance, definitions=defs)
     planned = {asset.dataset: asset.todo for asset in launch.plan.assets}
     assert planned == {
         "staging/orders": [day],

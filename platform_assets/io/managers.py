@@ -19,8 +19,8 @@ import polars as pl
 
 from platform_assets.idempotency import Publication, fail_attempts
 from platform_assets.io.metadata import count_by_day, frame_metadata
-from platform_assets.io.strategies import WriteResult, WriteStrategy
-from platform_assets.io.table_store import TableStore
+from platform_assets.io.strategies import WriteStrategy
+from platform_assets.io.table_store import TableStore, overwrite_days
 from platform_assets.ledger import SUCCEEDED, Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.resources import LakeResource, TablesResource, lake_relpath
@@ -88,18 +88,6 @@ def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
     if len(obj.attempts) == 1:
         return {obj.attempts[0].partition: result.rows_changed}
     return {}
-
-
-def _overwrite_each(tables: TableStore, table: str, obj: Publication, column: str) -> WriteResult:
-    """Replace each changed partition in its own transaction (each is atomic on its own)."""
-    deleted = changed = 0
-    added: list[str] = []
-    for key in obj.partitions:
-        part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
-        result = tables.overwrite_partition(table, part, column, partition_window([key]))
-        deleted, changed = deleted + result.rows_deleted, changed + result.rows_changed
-        added += result.columns_added
-    return WriteResult(obj.frame.height, deleted, changed, added)
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -172,7 +160,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         days: list[str] | None = None
         try:
             if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                result = _overwrite_each(tables, table, obj, meta[PARTITION_COLUMN])
+                partitions = [validate_partition_key(key) for key in obj.partitions]
+                result = overwrite_days(
+                    tables, table, obj.frame, meta[PARTITION_COLUMN], partitions
+                )
             else:
                 key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
                 if IMPACT_DAY in meta:

@@ -59,6 +59,23 @@ class TableStore(Protocol):
         """A read-only DuckDB connection on which ``tables`` have their warehouse names."""
 
 
+def overwrite_days(
+    tables: TableStore, table: str, frame: pl.DataFrame, column: str, days: list[dt.date]
+) -> WriteResult:
+    """Replace each of ``days`` by its rows of ``frame``, one atomic overwrite per day.
+
+    Days not listed keep their rows, also those between two listed days.
+    """
+    deleted = changed = 0
+    added: list[str] = []
+    for day in days:
+        part = frame.filter(pl.col(column) == day)
+        result = tables.overwrite_partition(table, part, column, (day, day + dt.timedelta(days=1)))
+        deleted, changed = deleted + result.rows_deleted, changed + result.rows_changed
+        added += result.columns_added
+    return WriteResult(frame.height, deleted, changed, added)
+
+
 class WarehouseTables:
     """Published tables in the DuckDB warehouse file, written by :mod:`strategies`.
 

@@ -216,10 +216,7 @@ def test_planned_launch_on_s3_reads_the_delta_tables(local_settings, s3_settings
     instance, definitions = dg.DagsterInstance.ephemeral(), build_definitions(s3_settings)
 
     def launch_all():
-        launches = [
-            launch_job(job, DAYS, instance, settings=s3_settings, definitions=definitions)
-            for job in JOBS
-        ]
+        launches = [launch_job(job, DAYS, instance, definitions=definitions) for job in JOBS]
         assert all(launch.success for launch in launches)
         return launches
 
