@@ -2,15 +2,16 @@
 
 Checks run on the staged data of each partition. Their outcomes are reported to
 Dagster as asset check results (visible in the UI with counts and a sample of
-failing rows) and kept in ``platform.check_results``, keyed by the run that
-wrote the staged file, next to the ledger (the warehouse file, or PostgreSQL with
-``PLATFORM_LEDGER_URL``). Publishing assets call :func:`assert_publishable`
-before writing: whatever launched the run, a partition whose staged data
-failed an ERROR check is not published.
+failing rows) and kept in ``platform.check_results``, keyed by the staged
+artifact they evaluated (its checksum), next to the ledger (the warehouse file,
+or PostgreSQL with ``PLATFORM_LEDGER_URL``). Publishing assets gate on
+:func:`blocking_problems` of the artifact they read: whatever launched the run,
+a partition whose staged artifact failed an ERROR check (or was never checked)
+is not published.
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -18,7 +19,6 @@ import dagster as dg
 import polars as pl
 
 from platform_assets.io.metadata import markdown_preview
-from platform_assets.ledger import Ledger
 from platform_assets.metadata_db import MetadataConnection
 from platform_assets.warehouse_resource import WarehouseResource
 
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS platform.check_results (
     evaluated_at TIMESTAMP WITH TIME ZONE NOT NULL,
     PRIMARY KEY (dataset, partition, run_id, check_name)
 );
+ALTER TABLE platform.check_results ADD COLUMN IF NOT EXISTS artifact VARCHAR;
 """
 
 
@@ -66,21 +67,22 @@ class CheckOutcome:
 
 
 class PublicationBlocked(dg.Failure):
-    """A partition's staged data failed a blocking check; it must not be published.
+    """Days of a run were not published (failed blocking checks, input changed while read,
+    upstream missing); the run's other days were.
 
-    A ``dg.Failure``: the UI shows the reason and the blocked partitions as the step's
-    failure (not a bare traceback), and Dagster does not retry it (rerunning cannot pass).
+    A ``dg.Failure``: the UI shows the reason and the days as the step's failure (not
+    a bare traceback), and Dagster does not retry it (rerunning cannot pass until the
+    landing files are fixed).
     """
 
-    def __init__(self, dataset: str, problems: dict[str, list[str]]):
+    def __init__(self, scope: str, problems: dict[str, list[str]]):
         described = "; ".join(f"{key}: {p}" for key, items in problems.items() for p in items)
         super().__init__(
-            description=f"not publishing: blocking checks on {dataset} did not pass: {described}",
+            description=f"not published in {scope}: {described}"[:8000],
             metadata={
-                "blocked_partitions": ", ".join(problems),
-                "staged_dataset": dataset,
+                "partitions_not_published": ", ".join(problems)[:4000],
                 "fix": "correct the landing files of these days and rerun; forcing does not "
-                "bypass the checks",
+                "bypass the checks; a rerun recomputes only what is left",
             },
             allow_retries=False,
         )
@@ -150,11 +152,22 @@ def row_count_near_trailing(
 def check_specs(
     asset_key: dg.AssetKey, described: dict[str, tuple[str, str]]
 ) -> list[dg.AssetCheckSpec]:
-    """Check specs from {name: (severity, description)}; ERROR checks are blocking."""
+    """Check specs from {name: (severity, description)}."""
     return [
-        dg.AssetCheckSpec(name, asset=asset_key, description=text, blocking=severity == ERROR)
+        dg.AssetCheckSpec(name, asset=asset_key, description=_described(severity, text))
         for name, (severity, text) in described.items()
     ]
+
+
+def _described(severity: str, text: str) -> str:
+    """A check's description; ERROR checks say that they gate the day's publication.
+
+    Not Dagster ``blocking`` checks: those would stop every day of a multi-day run
+    when one day fails; the platform's gate blocks exactly the failing day.
+    """
+    if severity == ERROR:
+        return f"{text} (ERROR: a failing day is not published)"
+    return f"{text} (WARN: reported, does not block)"
 
 
 def to_check_results(
@@ -199,21 +212,27 @@ def _check_results(warehouse: WarehouseResource) -> Iterator[MetadataConnection]
 
 
 def record_outcomes(
-    warehouse: WarehouseResource, dataset: str, run_id: str, outcomes: dict[str, list[CheckOutcome]]
+    warehouse: WarehouseResource,
+    dataset: str,
+    run_id: str,
+    outcomes: dict[str, list[CheckOutcome]],
+    artifacts: dict[str, str],
 ) -> None:
-    """Store the outcomes of a run's checks, one row per (partition, check), in one statement."""
+    """Store the outcomes of a run's checks, one row per (partition, check), in one statement,
+    each naming the staged artifact (``artifacts[partition]``) it evaluated."""
     rows = [(partition, o) for partition, items in outcomes.items() for o in items]
     with _check_results(warehouse) as con:
         con.execute(
             "INSERT INTO platform.check_results (dataset, partition, run_id, check_name, "
-            "severity, passed, failing_rows, detail, sample, evaluated_at) "
+            "severity, passed, failing_rows, detail, sample, evaluated_at, artifact) "
             "SELECT ?, unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::BOOLEAN[]), unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), ? "
+            "unnest(?::VARCHAR[]), ?, unnest(?::VARCHAR[]) "
             "ON CONFLICT (dataset, partition, run_id, check_name) DO UPDATE SET "
             "severity = excluded.severity, passed = excluded.passed, "
             "failing_rows = excluded.failing_rows, detail = excluded.detail, "
-            "sample = excluded.sample, evaluated_at = excluded.evaluated_at",
+            "sample = excluded.sample, evaluated_at = excluded.evaluated_at, "
+            "artifact = excluded.artifact",
             [
                 dataset,
                 [partition for partition, _ in rows],
@@ -225,37 +244,38 @@ def record_outcomes(
                 [o.detail for _, o in rows],
                 [o.sample for _, o in rows],
                 dt.datetime.now(dt.UTC),
+                [artifacts[partition] for partition, _ in rows],
             ],
         )
 
 
-def stored_outcomes(
-    warehouse: WarehouseResource, dataset: str, runs_by_partition: dict[str, str]
+def artifact_outcomes(
+    warehouse: WarehouseResource, dataset: str, artifacts: dict[str, str]
 ) -> dict[str, list[CheckOutcome]]:
-    """The outcomes recorded by the given run for each partition."""
-    keys = sorted(runs_by_partition)
-    result: dict[str, list[CheckOutcome]] = {key: [] for key in runs_by_partition}
+    """The recorded outcomes of each partition's given staged artifact (latest per check)."""
+    keys = sorted(artifacts)
+    result: dict[str, list[CheckOutcome]] = {key: [] for key in keys}
+    if not keys:
+        return result
     with _check_results(warehouse) as con:
         rows = con.query(
-            "SELECT c.partition, c.check_name, c.severity, c.passed, c.failing_rows, c.detail, "
-            "c.sample FROM platform.check_results c JOIN (SELECT unnest(?::VARCHAR[]) AS "
-            "partition, unnest(?::VARCHAR[]) AS run_id) k "
-            "ON c.partition = k.partition AND c.run_id = k.run_id "
-            "WHERE c.dataset = ? ORDER BY c.partition, c.check_name",
-            [keys, [runs_by_partition[key] for key in keys], dataset],
+            "SELECT DISTINCT ON (c.partition, c.check_name) c.partition, c.check_name, "
+            "c.severity, c.passed, c.failing_rows, c.detail, c.sample "
+            "FROM platform.check_results c JOIN (SELECT unnest(?::VARCHAR[]) AS partition, "
+            "unnest(?::VARCHAR[]) AS artifact) k "
+            "ON c.partition = k.partition AND c.artifact = k.artifact "
+            "WHERE c.dataset = ? ORDER BY c.partition, c.check_name, c.evaluated_at DESC",
+            [keys, [artifacts[key] for key in keys], dataset],
         )
     for partition, *outcome in rows:
         result[partition].append(CheckOutcome(*outcome))
     return result
 
 
-def assert_publishable(
-    warehouse: WarehouseResource, dataset: str, runs_by_partition: dict[str, str]
-) -> None:
-    """Raise :class:`PublicationBlocked` unless every ERROR check of each partition's
-    staged data (as written by the given run) was evaluated and passed."""
+def blocking_problems(outcomes: dict[str, list[CheckOutcome]]) -> dict[str, list[str]]:
+    """Per partition, why it must not be published: failed ERROR checks, or none evaluated."""
     problems: dict[str, list[str]] = {}
-    for partition, items in stored_outcomes(warehouse, dataset, runs_by_partition).items():
+    for partition, items in outcomes.items():
         failed = [
             f"{o.name} failed ({o.detail})" for o in items if o.severity == ERROR and not o.passed
         ]
@@ -263,62 +283,4 @@ def assert_publishable(
             failed = ["checks were never evaluated"]
         if failed:
             problems[partition] = failed
-    if problems:
-        raise PublicationBlocked(dataset, problems)
-
-
-@dataclass(frozen=True)
-class StagedEvidence:
-    """What the checks of one staged partition look at."""
-
-    staged: pl.DataFrame
-    rejected: int
-    total: int
-
-
-def audit_staged(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    dataset: str,
-    evidence: dict[str, StagedEvidence],
-    audit_partition: Callable[[pl.DataFrame, int, int, list[int]], list[CheckOutcome]],
-    publishes: list[str],
-    trailing: int = 7,
-) -> list[dg.AssetCheckResult]:
-    """Check results for the run's staged partitions.
-
-    Computed partitions are audited now and recorded; skipped ones (no
-    evidence) re-report the outcomes recorded by the run that staged them.
-    Partitions failing an ERROR check get failed ledger rows for ``publishes``.
-    """
-    ledger = Ledger(warehouse)
-    with warehouse.session():  # no lock is held while the checks run
-        history = {key: ledger.trailing_rows(dataset, key, trailing) for key in evidence}
-    outcomes = {
-        key: audit_partition(e.staged, e.rejected, e.total, history[key])
-        for key, e in evidence.items()
-    }
-    with warehouse.session():  # the check bookkeeping on one connection
-        if outcomes:
-            record_outcomes(warehouse, dataset, context.run_id, outcomes)
-        skipped = [key for key in context.partition_keys if key not in evidence]
-        published = ledger.published(dataset, skipped) if skipped else {}
-        runs = {key: pub.run_id for key, pub in published.items() if pub}
-        stored = stored_outcomes(warehouse, dataset, runs)
-        failing = {
-            key: [o for o in items if o.severity == ERROR and not o.passed]
-            for key, items in outcomes.items()
-        }
-        blocked = {
-            key: f"blocked by failed checks on {dataset}: "
-            + "; ".join(f"{o.name} ({o.detail})" for o in failed)
-            for key, failed in failing.items()
-            if failed
-        }
-        for key, error in blocked.items():
-            context.log.error(f"{dataset} {key}: {error}; not published")
-        if blocked:
-            ledger.record_blocked(context.run_id, publishes, blocked, {})
-        evaluated_by = sorted({*runs.values(), *([context.run_id] if outcomes else [])})
-        extra = {"evaluated_by_run": ", ".join(evaluated_by)}
-        return to_check_results(context.asset_key, {**stored, **outcomes}, extra)
+    return problems

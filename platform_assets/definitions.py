@@ -137,15 +137,17 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     """All definitions of the platform for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
-    interval = settings.sensor_interval_s
+    interval, quiet = settings.sensor_interval_s, settings.landing_quiet_s
     resources = build_resources(settings)
     return dg.Definitions(
         assets=[*ORDER_ASSETS, *CUSTOMER_ASSETS, marts_daily_revenue_by_segment],
         jobs=[orders_daily_job, customers_daily_job],
         sensors=[
-            build_landing_sensor("orders_landing_sensor", "orders", orders_daily_job, interval),
             build_landing_sensor(
-                "customers_landing_sensor", "customers", customers_daily_job, interval
+                "orders_landing_sensor", "orders", orders_daily_job, interval, quiet
+            ),
+            build_landing_sensor(
+                "customers_landing_sensor", "customers", customers_daily_job, interval, quiet
             ),
             build_late_changes_sensor(
                 "orders_late_changes_sensor",

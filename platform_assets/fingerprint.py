@@ -30,6 +30,17 @@ def fingerprint_files(files: list[LandingFile]) -> str:
     return "xxh3:" + digest.hexdigest()
 
 
+def fingerprint_contents(contents: list[tuple[str, bytes]]) -> str:
+    """:func:`fingerprint_files` of files already read: (name, bytes) pairs."""
+    if not contents:
+        return EMPTY_INPUT
+    digest = xxhash.xxh3_128()
+    for name, data in sorted(contents, key=lambda item: item[0]):
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return "xxh3:" + digest.hexdigest()
+
+
 def fingerprint_objects(files: list[S3LandingFile]) -> str:
     """xxh3-128 over each S3 object's name, size and ETag, in name order (nothing downloaded).
 

@@ -1,21 +1,17 @@
-"""Skip-or-compute: the orchestration rule every partitioned asset follows.
+"""The Dagster face of the skip-or-compute rule: force tag, code versions, metadata, run outcome.
 
-A partition is skipped when the ledger's latest publication of it has the same
-input checksum and code version and the run is not forced (run tag
-``platform/force=true``). A skip computes and writes nothing; it still returns
-an output (a :class:`Publication` with no frame), so the run and any backfill
-stay green, and its metadata names the run that published the current version.
+The decisions themselves are the :class:`~platform_assets.publisher.Publisher`'s;
+this module connects it to a step (its run, tags, instance and log) and turns
+its plan into the materialization metadata the UI shows. A skip still returns an
+output, so the run and any backfill stay green.
 """
 
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import dagster as dg
-import polars as pl
 
+from platform_assets.audit import PublicationBlocked
 from platform_assets.fingerprint import combine_fingerprints
-from platform_assets.ledger import FAILED, Attempt, Ledger, PublishedVersion
+from platform_assets.ledger import Ledger
+from platform_assets.publisher import DayPlan, Publisher
 from platform_assets.warehouse_resource import WarehouseResource
 
 FORCE_TAG = "platform/force"
@@ -28,25 +24,6 @@ _FINISHED_RUN = {
 }
 
 
-@dataclass
-class Publication:
-    """What an asset hands its IO manager: a frame to publish, or nothing (a skip)."""
-
-    frame: pl.DataFrame | None
-    attempts: list[Attempt] = field(default_factory=list)
-    rows_in: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def skipped(self) -> bool:
-        """Whether every partition was unchanged and nothing is to be written."""
-        return self.frame is None
-
-    @property
-    def partitions(self) -> list[str]:
-        """The partitions this publication replaces (the changed ones of the run)."""
-        return [attempt.partition for attempt in self.attempts]
-
-
 def is_forced(context: dg.AssetExecutionContext) -> bool:
     """Whether the run carries the tag ``platform/force=true``."""
     return context.run.tags.get(FORCE_TAG, "").strip().lower() == "true"
@@ -57,30 +34,57 @@ def code_version(context: dg.AssetExecutionContext) -> str:
     return context.assets_def.code_versions_by_key[context.asset_key] or "unversioned"
 
 
-def _close_abandoned(context, ledger: Ledger, dataset: str, partitions: list[str]) -> None:
-    """Mark ``started`` rows of runs that are over (crashed, killed) as failed."""
-    for partition, run_id, attempt in ledger.unfinished(dataset, partitions, context.run_id):
+def publisher(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, dataset: str
+) -> Publisher:
+    """The publisher of ``dataset`` for this step's run."""
+
+    def run_is_over(run_id: str) -> str | None:
         run = context.instance.get_run_by_id(run_id)
-        if run is None or run.status in _FINISHED_RUN:
-            why = f"abandoned: run {run_id} ended ({run.status.value if run else 'unknown'}) "
-            why += "without finishing this attempt"
-            ledger.abandon(dataset, partition, run_id, attempt, why)
-            context.log.warning(f"{dataset} {partition}: {why}; this run recomputes it")
+        if run is None:
+            return "unknown"
+        return run.status.value if run.status in _FINISHED_RUN else None
 
-
-def is_unchanged(published: PublishedVersion | None, checksum: str, version: str) -> bool:
-    """Whether ``published`` is the version for this input checksum and code version."""
-    return (
-        published is not None
-        and published.input_checksum == checksum
-        and published.code_version == version
+    return Publisher(
+        Ledger(warehouse),
+        dataset,
+        context.run_id,
+        code_version(context),
+        is_forced(context),
+        run_is_over,
     )
 
 
-def _data_version(checksums: dict[str, str]) -> dg.DataVersion:
+def plan_days(
+    context: dg.AssetExecutionContext,
+    pub: Publisher,
+    checksums: dict[str, str],
+    failed: dict[str, str] | None = None,
+    present=None,
+) -> DayPlan:
+    """:meth:`Publisher.plan` for the step's partitions, with the run's reason tag and logs."""
+    keys = sorted({*checksums, *(failed or {})})
+    for line in pub.close_abandoned(keys):
+        context.log.warning(line)
+    plan = pub.plan(checksums, failed, context.run.tags.get(REASON_TAG), present)
+    if plan.todo:
+        context.log.info(f"{pub.dataset} {', '.join(plan.todo)}: computing, {plan.reason}")
+    if plan.unchanged:
+        runs = ", ".join(sorted({v.run_id for v in plan.unchanged.values()}))
+        context.log.info(
+            f"{pub.dataset} {', '.join(plan.unchanged)}: skipped, unchanged input and code "
+            f"version {pub.code_version}; current version published by run {runs}"
+        )
+    for key, why in sorted(plan.failed.items()):
+        context.log.error(f"{pub.dataset} {key}: not published: {why}")
+    return plan
+
+
+def data_version(checksums: dict[str, str]) -> dg.DataVersion:
+    """One checksum as is; several combined (a range shares one data version)."""
     if len(checksums) == 1:
         return dg.DataVersion(next(iter(checksums.values())))
-    return dg.DataVersion(combine_fingerprints(checksums))
+    return dg.DataVersion(combine_fingerprints(checksums or {"none": "none"}))
 
 
 def per_partition(values: dict[str, str]) -> str:
@@ -90,151 +94,69 @@ def per_partition(values: dict[str, str]) -> str:
     return ", ".join(f"{key}: {values[key]}" for key in sorted(values))
 
 
-def _input_metadata(checksums: dict[str, str], version: str, forced: bool) -> dict[str, object]:
-    return {"input_checksum": per_partition(checksums), "code_version": version, "forced": forced}
-
-
-def skip_or_compute(
-    context: dg.AssetExecutionContext,
-    warehouse: WarehouseResource,
-    dataset: str,
-    checksums: dict[str, str],
-    compute: Callable[[list[str]], tuple[pl.DataFrame, dict[str, int], dict[str, object]]],
-    gate: Callable[[list[str]], None] | None = None,
-) -> dg.Output[Publication]:
-    """Skip the run's unchanged partitions and compute the others.
-
-    ``checksums`` maps each partition key of the run to its input checksum.
-    ``compute(keys)`` returns (frame to publish for those partitions, rows read
-    per partition, extra metadata); ``gate(keys)``, if given, runs first and
-    raises to refuse publication (for example
-    :class:`~platform_assets.audit.PublicationBlocked`). The ledger gets one row
-    per partition: ``skipped`` here, or ``started`` here and closed by the IO
-    manager once the write committed (or ``failed``).
-    """
-    ledger = Ledger(warehouse)
-    version = code_version(context)
-    forced = is_forced(context)
-    keys = sorted(checksums)
-    attempts: list[Attempt] = []
-    with warehouse.session():  # the ledger bookkeeping on one connection
-        _close_abandoned(context, ledger, dataset, keys)
-        published = ledger.published(dataset, keys)
-        todo = [k for k in keys if forced or not is_unchanged(published[k], checksums[k], version)]
-        unchanged = {k: published[k] for k in keys if k not in todo}
-        if unchanged:
-            ledger.record_skips(context.run_id, dataset, unchanged)
-        if todo:
-            reason = _change_reason(published, checksums, version, forced, context)
-            context.log.info(f"{dataset} {', '.join(todo)}: computing, {reason}")
-            attempts = ledger.begin(
-                context.run_id, dataset, {k: checksums[k] for k in todo}, version, forced, reason
-            )
-            try:
-                if gate:
-                    gate(todo)
-            except Exception as exc:
-                fail_attempts(ledger, attempts, exc)
-                raise
+def plan_metadata(plan: DayPlan, pub: Publisher) -> dict[str, object]:
+    """Materialization metadata of a plan: skips, recomputes and days not published."""
     metadata: dict[str, object] = {
-        SKIPPED_KEY: not todo,
-        **_input_metadata(checksums, version, forced),
+        SKIPPED_KEY: not plan.todo,
+        "input_checksum": per_partition(plan.checksums) if plan.checksums else "none",
+        "code_version": pub.code_version,
+        "forced": pub.forced,
     }
-    if unchanged:
-        runs = ", ".join(sorted({pub.run_id for pub in unchanged.values()}))
-        context.log.info(
-            f"{dataset} {', '.join(unchanged)}: skipped, unchanged input and code version "
-            f"{version}; current version published by run {runs}"
-        )
+    if plan.unchanged:
         metadata |= {
-            "skip_reason": f"unchanged: same input checksum and code version {version} as "
-            "the published version; nothing was recomputed or written",
-            "published_by_run": per_partition({k: pub.run_id for k, pub in unchanged.items()}),
-            "partitions_skipped": ", ".join(unchanged),
+            "skip_reason": f"unchanged: same input checksum and code version "
+            f"{pub.code_version} as the published version; nothing was recomputed or written",
+            "published_by_run": per_partition({k: v.run_id for k, v in plan.unchanged.items()}),
+            "partitions_skipped": ", ".join(plan.unchanged),
         }
-        written = [pub.rows_written for pub in unchanged.values()]
+        written = [v.rows_written for v in plan.unchanged.values()]
         if None not in written:
             metadata["rows_written_by_publishing_run"] = sum(written)
-    if not todo:
-        return dg.Output(
-            Publication(frame=None), metadata=metadata, data_version=_data_version(checksums)
-        )
-    try:
-        frame, rows_in, extra = compute(todo)
-    except Exception as exc:
-        fail_attempts(ledger, attempts, exc)
-        raise
-    return dg.Output(
-        Publication(frame=frame, attempts=attempts, rows_in=rows_in),
-        metadata={
-            **metadata,
-            "recompute_reason": reason,
-            "partitions_computed": ", ".join(todo),
-            **extra,
-        },
-        data_version=_data_version(checksums),
-    )
+    if plan.todo:
+        metadata |= {"recompute_reason": plan.reason, "partitions_computed": ", ".join(plan.todo)}
+    if plan.failed:
+        metadata["partitions_not_published"] = "; ".join(
+            f"{key}: {why}" for key, why in sorted(plan.failed.items())
+        )[:4000]
+    return metadata
 
 
-def _change_reason(
-    published: dict[str, PublishedVersion | None],
-    checksums: dict[str, str],
-    version: str,
-    forced: bool,
-    context: dg.AssetExecutionContext,
-) -> str:
-    """Why the run computes: forced, or per partition never published / code / input changed."""
-    if forced:
-        reason = "forced (platform/force=true)"
-    else:
-        reasons = []
-        for key in sorted(published):
-            pub = published[key]
-            if is_unchanged(pub, checksums[key], version):
-                continue
-            if pub is None:
-                reasons.append(f"{key}: never published")
-            elif pub.code_version != version:
-                reasons.append(f"{key}: code version {pub.code_version} -> {version}")
-            elif pub.input_checksum != checksums[key]:
-                reasons.append(f"{key}: input changed")
-        reason = "; ".join(reasons) or "changed"
-    if context.run.tags.get(REASON_TAG):
-        reason = f"{context.run.tags[REASON_TAG]}; {reason}"
-    return reason
+def raise_if_nothing_to_publish(dataset: str, plan: DayPlan) -> None:
+    """Fail the step before it outputs anything when every one of its days failed.
 
-
-def fail_attempts(ledger: Ledger, attempts: list[Attempt], exc: BaseException) -> None:
-    """Close attempts as failed with the exception's message and last frames."""
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    ledger.finish(attempts, FAILED, error=detail)
-
-
-def upstream_checksums(
-    warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
-) -> dict[str, str]:
-    """Input checksums of a downstream asset: the upstream's published output checksums.
-
-    A byte-identical upstream output gives the same checksum, so everything
-    below an unchanged partition skips.
+    Nothing is written, so nothing is materialized: the UI shows the step failed
+    with the days and reasons, and the steps below it do not run.
     """
-    checksums = {}
-    for key, published in Ledger(warehouse).published(upstream, partition_keys).items():
-        if published is None or not published.output_checksum:
-            raise UpstreamNotPublished(
-                f"{upstream} {key} is not published yet; materialize it first"
-            )
-        checksums[key] = published.output_checksum
-    return checksums
+    if plan.failed and not plan.todo and not plan.unchanged:
+        problems = {f"{dataset} {key}": [why] for key, why in sorted(plan.failed.items())}
+        raise PublicationBlocked("this run", problems)
 
 
-class UpstreamNotPublished(RuntimeError):
-    """A downstream partition was requested before its upstream partition was published."""
+def raise_if_days_failed(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    checks_failed: dict[str, str] | None = None,
+) -> None:
+    """End the run failed, naming every day of it that was not published, from its last step.
 
-
-def staged_by_run(
-    warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
-) -> dict[str, str]:
-    """The run that wrote the current staged file of each partition."""
-    published = Ledger(warehouse).published(upstream, partition_keys)
-    return {key: pub.run_id for key, pub in published.items() if pub is not None}
+    A day that fails (blocked by its checks, input changed while read, upstream
+    missing) does not stop the other days: steps record it and go on, so the
+    steps below still publish the good days. The run's last steps (no selected
+    asset of the run depends on theirs) then fail, naming the days.
+    ``checks_failed``: this step's own days whose staged data failed blocking
+    checks (a staging-only run ends failed for them too).
+    """
+    graph = context.job_def.asset_layer.asset_graph
+    selected = context.job_def.asset_layer.executable_asset_keys
+    if context.run.asset_selection:  # empty or None: the whole job
+        selected = selected & set(context.run.asset_selection)
+    below = graph.get(context.asset_key).child_keys & selected
+    if below:
+        return
+    problems: dict[str, list[str]] = {}
+    for dataset, partition, error in Ledger(warehouse).run_failures(context.run_id):
+        problems.setdefault(f"{dataset} {partition}", []).append(error[:500])
+    for partition, error in sorted((checks_failed or {}).items()):
+        problems.setdefault(f"{context.asset_key.to_user_string()} {partition}", []).append(error)
+    if problems:
+        raise PublicationBlocked("this run", problems)

@@ -195,9 +195,8 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
     return parsed
 
 
-def parse_csv(file: LandingFile, contract: LandingContract) -> ParsedFile:
-    """Parse one CSV landing file."""
-    data = file.read_bytes()
+def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
+    """Parse one CSV landing file from its bytes."""
     if not data:
         return _whole_file(file.name, contract, "empty file (no header, no rows)", 1)
     if not _is_utf8(data):
@@ -223,9 +222,8 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def parse_parquet(file: LandingFile, contract: LandingContract) -> ParsedFile:
-    """Parse one Parquet landing file (values are cast the same way as CSV text)."""
-    data = file.read_bytes()
+def parse_parquet(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
+    """Parse one Parquet landing file from its bytes (values cast the same way as CSV text)."""
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError) as exc:
@@ -236,16 +234,22 @@ def parse_parquet(file: LandingFile, contract: LandingContract) -> ParsedFile:
     )
 
 
-def parse_landing_file(file: LandingFile, contract: LandingContract) -> ParsedFile:
-    """Parse a landing file by its suffix."""
+def parse_landing_file(
+    file: LandingFile, contract: LandingContract, data: bytes | None = None
+) -> ParsedFile:
+    """Parse a landing file by its suffix, from ``data`` (its bytes as read) if given."""
+    data = file.read_bytes() if data is None else data
     if file.path.suffix == ".parquet":
-        return parse_parquet(file, contract)
-    return parse_csv(file, contract)
+        return parse_parquet(file, contract, data)
+    return parse_csv(file, contract, data)
 
 
-def parse_day(files: list[LandingFile], contract: LandingContract, day: dt.date) -> ParsedFile:
-    """Parse a day's files in name order; rejects carry ``landing_date``."""
-    parsed = [parse_landing_file(f, contract) for f in files]
+def parse_day(
+    contents: list[tuple[LandingFile, bytes]], contract: LandingContract, day: dt.date
+) -> ParsedFile:
+    """Parse a day's files (each with the bytes read once) in name order; rejects carry
+    ``landing_date``."""
+    parsed = [parse_landing_file(f, contract, data) for f, data in contents]
     rows = pl.concat([p.rows for p in parsed]) if parsed else _empty_rows(contract)
     rejects = (
         pl.concat([p.rejects for p in parsed]) if parsed else pl.DataFrame(schema=REJECT_SCHEMA)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from platform_assets.fingerprint import fingerprint_objects
-from platform_assets.landing import is_landing_name
+from platform_assets.landing import DaySnapshot, LandingChanged, is_landing_name
 from platform_assets.partitions import validate_partition_key
 
 
@@ -41,7 +42,8 @@ def naming_s3_errors(operation: str, url: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class S3LandingFile:
-    """One delivered object: its name within the day's prefix, key, size and ETag."""
+    """One delivered object: its name within the day's prefix, key, size, ETag and when
+    it was last modified (the listing's ``LastModified``)."""
 
     name: str
     key: str
@@ -49,6 +51,7 @@ class S3LandingFile:
     etag: str
     bucket: str
     client: Any = field(repr=False, compare=False)
+    modified: dt.datetime
 
     @property
     def path(self) -> PurePosixPath:
@@ -106,7 +109,15 @@ class S3Landing:
                 if is_landing_name(name):
                     etag = obj["ETag"].strip('"')
                     found.append(
-                        S3LandingFile(name, obj["Key"], obj["Size"], etag, self.bucket, self.client)
+                        S3LandingFile(
+                            name,
+                            obj["Key"],
+                            obj["Size"],
+                            etag,
+                            self.bucket,
+                            self.client,
+                            obj["LastModified"],
+                        )
                     )
         return sorted(found, key=lambda f: f.name)
 
@@ -130,7 +141,15 @@ class S3Landing:
                 if "/" not in name and is_landing_name(name):
                     etag = obj["ETag"].strip('"')
                     found.append(
-                        S3LandingFile(name, obj["Key"], obj["Size"], etag, self.bucket, self.client)
+                        S3LandingFile(
+                            name,
+                            obj["Key"],
+                            obj["Size"],
+                            etag,
+                            self.bucket,
+                            self.client,
+                            obj["LastModified"],
+                        )
                     )
         return {key: sorted(days[key], key=lambda f: f.name) for key in sorted(days)}
 
@@ -155,6 +174,34 @@ class S3Landing:
     def change_signature(self, files: list[S3LandingFile]) -> str:
         """The same as :meth:`fingerprint`: listing already gives the ETag for free."""
         return fingerprint_objects(files)
+
+    def snapshot(self, dataset: str, partition_key: str) -> DaySnapshot:
+        """Read the day's objects, each pinned to its listed ETag (S3 objects are atomic).
+
+        An object replaced or deleted since the listing fails the read (412 or 404):
+        :class:`LandingChanged` names it.
+        """
+        files = self.files(dataset, partition_key)
+        contents = []
+        for entry in files:
+            try:
+                contents.append((entry, entry.read_bytes()))
+            except ClientError as err:
+                code = err.response.get("Error", {}).get("Code", "")
+                if code not in {"PreconditionFailed", "412", "NoSuchKey", "404"}:
+                    raise
+                raise LandingChanged(
+                    f"landing object {entry.url} was replaced or deleted while the day was read; "
+                    "rerun the day"
+                ) from err
+        checksum = fingerprint_objects(files)
+        return DaySnapshot(dataset, partition_key, contents, checksum, checksum)
+
+    def unchanged_since(self, snapshot: DaySnapshot) -> bool:
+        """The day's listing still has the keys, sizes and ETags the snapshot read."""
+        return fingerprint_objects(self.files(snapshot.dataset, snapshot.partition)) == (
+            snapshot.signature
+        )
 
 
 def _is_partition_key(key: str) -> bool:

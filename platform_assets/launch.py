@@ -1,10 +1,12 @@
 """Launch jobs over a range of days, running only the partitions that changed.
 
 Usage: ``python -m platform_assets.launch --start 2024-01-01 --days 7 [--force]
-[--job orders_daily_job]``. Each job is planned first (:mod:`platform_assets.planner`);
-changed days run as single-run ranges on the Dagster instance in ``DAGSTER_HOME``
-(so they show in the UI), and unchanged days get a ``skipped`` ledger row under the
-plan's id without starting a run. ``--force`` runs every day and recomputes it.
+[--job orders_daily_job]``, or ``--repair`` to recompute the published days that
+``python -m platform_assets.verify`` finds changed behind the platform's back.
+Each job is planned first (:mod:`platform_assets.planner`); changed days run as
+single-run ranges on the Dagster instance in ``DAGSTER_HOME`` (so they show in the
+UI), and unchanged days get a ``skipped`` ledger row under the plan's id without
+starting a run. ``--force`` runs every day and recomputes it.
 """
 
 import argparse
@@ -20,8 +22,10 @@ from platform_assets.idempotency import FORCE_TAG
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.planner import JobPlan, PlanResources, plan_job
+from platform_assets.verify import verify_all
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Step failures are summarised by describe(); the console would repeat them with tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 JOBS = ["customers_daily_job", "orders_daily_job"]
 PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
@@ -129,8 +133,8 @@ def launch_job(
     return launch
 
 
-def describe(launch: JobLaunch) -> str:
-    """One line per job: what was planned and how its runs ended."""
+def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:
+    """What was planned for a job and how its runs ended, naming every day not published."""
     if launch.plan is None:
         planned = f"forced: all {len(launch.runs)} range(s) run"
     else:
@@ -140,25 +144,81 @@ def describe(launch: JobLaunch) -> str:
     runs = ", ".join(
         f"run {run.run_id} {'succeeded' if run.success else 'FAILED'}" for run in launch.runs
     )
-    return f"{launch.job}: {planned}" + (f"; {runs}" if runs else "")
+    lines = [f"{launch.job}: {planned}" + (f"; {runs}" if runs else "")]
+    for run in launch.runs:
+        if run.success:
+            continue
+        failures = ledger.run_failures(run.run_id) if ledger else []
+        for dataset, partition, error in failures:
+            lines.append(f"  not published: {dataset} {partition}: {error[:300]}")
+        if not failures:
+            for event in run.get_step_failure_events():
+                message = event.step_failure_data.error.message.strip().splitlines()[0]
+                lines.append(f"  step {event.step_key} failed: {message[:300]}")
+    return "\n".join(lines)
+
+
+def contiguous(days: list[str]) -> list[list[str]]:
+    """Sorted days split into runs of consecutive days."""
+    groups: list[list[str]] = []
+    for key in sorted(days):
+        day = validate_partition_key(key)
+        if groups and validate_partition_key(groups[-1][-1]) + dt.timedelta(days=1) == day:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    return groups
+
+
+def repair(
+    instance: dg.DagsterInstance, definitions: dg.Definitions | None = None
+) -> list[JobLaunch]:
+    """Recompute (forced) every published day that drifted from its ledger checksum."""
+    definitions = definitions or defs
+    by_asset: dict[dg.AssetKey, list[str]] = {}
+    for item in verify_all(definitions):
+        by_asset.setdefault(dg.AssetKey.from_user_string(item.dataset), []).append(item.partition)
+    launches = []
+    for key, days in sorted(by_asset.items()):
+        job = next(
+            j
+            for j in JOBS
+            if key in definitions.resolve_job_def(j).asset_layer.executable_asset_keys
+        )
+        for group in contiguous(days):
+            launches.append(launch_job(job, group, instance, True, definitions, [key]))
+    return launches
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    parser.add_argument("--start", help="first day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--job", action="append", choices=JOBS, help="default: every job")
     parser.add_argument("--force", action="store_true", help="recompute unchanged partitions")
+    parser.add_argument(
+        "--repair", action="store_true", help="recompute the days `verify` finds drifted"
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
-    partitions = day_keys(validate_partition_key(args.start), args.days)
+    if not args.repair and not args.start:
+        parser.error("--start is required (or --repair)")
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        launches = [launch_job(job, partitions, instance, args.force) for job in args.job or JOBS]
+        if args.repair:
+            launches = repair(instance)
+            if not launches:
+                print("no drifted day: nothing to repair")
+        else:
+            partitions = day_keys(validate_partition_key(args.start), args.days)
+            launches = [
+                launch_job(job, partitions, instance, args.force) for job in args.job or JOBS
+            ]
+    ledger = Ledger(defs.resources["warehouse"])
     for launch in launches:
-        print(describe(launch))
+        print(describe(launch, ledger))
     print(f"total {time.monotonic() - began:.1f}s", file=sys.stderr)
     return 0 if all(launch.success for launch in launches) else 1
 

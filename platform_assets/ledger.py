@@ -1,8 +1,9 @@
 """The run ledger ``platform.pipeline_runs``: one row per attempt per (dataset, partition).
 
-An attempt starts as ``started`` and ends as ``succeeded`` or ``failed``; a
-partition that is already published with the same input checksum and code
-version gets a ``skipped`` row instead. A crash leaves a ``started`` row, which
+An attempt starts as ``started`` and ends as ``succeeded``, ``failed`` or
+``superseded`` (its input was no longer the partition's current one when it would
+have been written); a partition that is already published with the same input
+checksum and code version gets a ``skipped`` row instead. A crash leaves a ``started`` row, which
 the next attempt recognises (and closes as ``failed`` once its run is over).
 
 The ledger lives in the run-metadata database (:mod:`platform_assets.metadata_db`):
@@ -29,6 +30,7 @@ from platform_assets.warehouse_resource import WarehouseResource
 
 TABLE = "platform.pipeline_runs"
 STARTED, SUCCEEDED, SKIPPED, FAILED = "started", "succeeded", "skipped", "failed"
+SUPERSEDED = "superseded"  # a newer input was current when the write would have committed
 MAX_ERROR_CHARS = 2000
 
 _DDL = """
@@ -169,14 +171,22 @@ class Ledger:
         checksums: dict[str, str],
         code_version: str,
         forced: bool,
-        note: str | None = None,
+        notes: dict[str, str] | None = None,
     ) -> list[Attempt]:
-        """Insert a ``started`` row per partition (``note``: why it is computed)."""
+        """Insert a ``started`` row per partition (``notes``: why each is computed)."""
+        notes = notes or {}
         with _ledger(self.warehouse) as con, con.transaction():
             con.lock([_attempt_lock(run_id, dataset)])
             return [
                 _insert_attempt(
-                    con, run_id, dataset, key, checksums[key], code_version, forced, note=note
+                    con,
+                    run_id,
+                    dataset,
+                    key,
+                    checksums[key],
+                    code_version,
+                    forced,
+                    note=notes.get(key),
                 )
                 for key in sorted(checksums)
             ]
@@ -204,7 +214,7 @@ class Ledger:
                 con.execute(
                     "UPDATE platform.pipeline_runs SET status = ?, completed_at = ?, "
                     "rows_in = ?, rows_written = ?, output_checksum = ?, error = ?, "
-                    "note = coalesce(?, note), changed_days = ? "
+                    "note = coalesce(?, note), changed_days = coalesce(?, changed_days) "
                     "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ?",
                     [
                         status,
@@ -221,6 +231,21 @@ class Ledger:
                         attempt.attempt,
                     ],
                 )
+
+    def record_changed_days(self, attempt: Attempt, days: list[str]) -> None:
+        """Record, before a merge writes, the business days it will change (its intent)."""
+        with _ledger(self.warehouse) as con:
+            con.execute(
+                "UPDATE platform.pipeline_runs SET changed_days = ? "
+                "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ?",
+                [
+                    ",".join(days),
+                    attempt.run_id,
+                    attempt.dataset,
+                    attempt.partition,
+                    attempt.attempt,
+                ],
+            )
 
     def record_skips(
         self, run_id: str, dataset: str, published: dict[str, PublishedVersion]
@@ -301,6 +326,56 @@ class Ledger:
         found = {row[0]: PublishedVersion(*row[1:]) for row in rows}
         return {key: found.get(key) for key in partitions}
 
+    def published_history(self, dataset: str, partition: str) -> list[PublishedVersion]:
+        """Every successful publication of a (dataset, partition), newest first."""
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT run_id, input_checksum, code_version, output_checksum, completed_at, "
+                "rows_written FROM platform.pipeline_runs WHERE dataset = ? AND partition = ? "
+                "AND status = 'succeeded' ORDER BY completed_at DESC, run_id DESC",
+                [dataset, partition],
+            )
+        return [PublishedVersion(*row) for row in rows]
+
+    def partitions(self, dataset: str) -> list[str]:
+        """The partitions of ``dataset`` that were ever published, in order."""
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT DISTINCT partition FROM platform.pipeline_runs "
+                "WHERE dataset = ? AND status = 'succeeded' ORDER BY partition",
+                [dataset],
+            )
+        return [row[0] for row in rows]
+
+    def record_rollback(
+        self, run_id: str, dataset: str, partition: str, version: PublishedVersion, note: str
+    ) -> None:
+        """Make ``version`` the current publication again (a ``succeeded`` row naming it)."""
+        with _ledger(self.warehouse) as con, con.transaction():
+            con.lock([_attempt_lock(run_id, dataset)])
+            _insert_attempt(
+                con,
+                run_id,
+                dataset,
+                partition,
+                version.input_checksum,
+                version.code_version,
+                False,
+                status=SUCCEEDED,
+                rows_written=version.rows_written,
+                output_checksum=version.output_checksum,
+                note=note,
+            )
+
+    def run_failures(self, run_id: str) -> list[tuple[str, str, str]]:
+        """(dataset, partition, error) of the run's attempts that ended failed, in order."""
+        with _ledger(self.warehouse) as con:
+            return con.query(
+                "SELECT dataset, partition, coalesce(error, '') FROM platform.pipeline_runs "
+                "WHERE run_id = ? AND status = 'failed' ORDER BY partition, dataset, attempt",
+                [run_id],
+            )
+
     def trailing_rows(self, dataset: str, partition: str, count: int) -> list[int]:
         """Rows written by the latest publications of the ``count`` partitions before one."""
         with _ledger(self.warehouse) as con:
@@ -348,37 +423,65 @@ class Ledger:
             )
 
     def changed_days_after(self, dataset: str, after: str) -> list[tuple[str, str, str, str]]:
-        """(mark, run_id, partition, changed_days) of succeeded merges past the cursor ``after``.
+        """(mark, run_id, partition, changed_days) of finished merges past the cursor ``after``.
 
-        ``mark`` (completion time and run id) orders the rows and is the next cursor;
-        ``changed_days`` lists the business days the merge changed, comma-separated.
+        Any finished attempt counts, not only succeeded ones: the days are recorded
+        before the write (:meth:`record_changed_days`), so an attempt whose write
+        committed but whose record was lost still names them; an attempt whose write
+        did not commit names days that did not change, which the mart skips.
+
+        ``mark`` (:func:`_mark`: UTC completion time and run id) orders the rows and is the
+        next cursor; ``changed_days`` lists the business days the merge changed,
+        comma-separated. The cursor is compared as a value, never as formatted text.
         """
+        since, run_id = _parse_mark(after)
         with _ledger(self.warehouse) as con:
-            mark = _MARK[con.dialect]
-            return con.query(
-                f"SELECT {mark} AS mark, run_id, partition, changed_days "  # noqa: S608
-                "FROM platform.pipeline_runs WHERE dataset = ? AND status = 'succeeded' "
-                f"AND changed_days IS NOT NULL AND {mark} > ? ORDER BY mark",
-                [dataset, after],
+            rows = con.query(
+                "SELECT completed_at, run_id, partition, changed_days "
+                "FROM platform.pipeline_runs WHERE dataset = ? AND completed_at IS NOT NULL "
+                "AND changed_days IS NOT NULL "
+                "AND (completed_at > ? OR (completed_at = ? AND run_id > ?)) "
+                "ORDER BY completed_at, run_id, partition",
+                [dataset, since, since, run_id],
             )
+        return [(_mark(done, run), run, partition, days) for done, run, partition, days in rows]
 
 
-# A sortable text of (completion time, run id): the cursor of changed_days_after.
-_MARK = {
-    DUCKDB: "strftime(completed_at, '%Y-%m-%dT%H:%M:%S.%f') || '|' || run_id",
-    POSTGRES: "to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
-    "|| '|' || run_id",
-}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _mark(completed_at: dt.datetime, run_id: str) -> str:
+    """The cursor of changed_days_after: ``<UTC time, microseconds>Z|<run id>``, sortable."""
+    return f"{completed_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}|{run_id}"
+
+
+def _parse_mark(mark: str) -> tuple[dt.datetime, str]:
+    """The (UTC completion time, run id) of a cursor; the epoch for an empty or unreadable one.
+
+    An old cursor (local time of the database session, no offset) goes back a day, more
+    than any UTC offset: re-reading rows is harmless (requests are deduplicated by run key
+    and unchanged days are not requested), skipping them is not.
+    """
+    stamp, _, run_id = mark.partition("|")
+    try:
+        at = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return _EPOCH, ""
+    if at.tzinfo is None:
+        return at.replace(tzinfo=dt.UTC) - dt.timedelta(days=1), ""
+    return at.astimezone(dt.UTC), run_id
+
+
 _RECENT_ATTEMPTS = {
     DUCKDB: "SELECT CASE WHEN starts_with(run_id, 'plan-') THEN 'planned' ELSE run_id[:8] END "
     "AS run, dataset, partition, attempt, status, forced, rows_in, "
-    "rows_written, started_at::TIMESTAMP(0) AS started, "
+    "rows_written, (started_at AT TIME ZONE 'UTC')::TIMESTAMP(0) AS started_utc, "
     "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
     "coalesce(error, note) AS detail "
     "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
     POSTGRES: "SELECT CASE WHEN run_id LIKE 'plan-%' THEN 'planned' ELSE left(run_id, 8) END "
     "AS run, dataset, partition, attempt, status, forced, rows_in, "
-    "rows_written, date_trunc('second', started_at)::TIMESTAMP AS started, "
+    "rows_written, date_trunc('second', started_at AT TIME ZONE 'UTC') AS started_utc, "
     "round(extract(epoch FROM completed_at - started_at)::NUMERIC, 2)::DOUBLE PRECISION "
     "AS seconds, coalesce(error, note) AS detail "
     "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",

@@ -14,7 +14,7 @@ from contextlib import contextmanager, suppress
 import duckdb
 import polars as pl
 
-from platform_assets.warehouse import query_frame
+from platform_assets.warehouse import query_frame, transaction
 
 DUCKDB, POSTGRES = "duckdb", "postgres"
 
@@ -83,3 +83,10 @@ class DuckDBMetadata(MetadataConnection):
 
     def lock(self, keys: Iterable[str]) -> None:
         """Nothing to do: a DuckDB file has one writer process, and a transaction at a time."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction, or the block joins the one open on this connection (a table
+        write whose ledger record commits with it)."""
+        with transaction(self.con):
+            yield

@@ -92,7 +92,7 @@ def _connection_parameters(url: str) -> dict[str, str]:
 
 @contextmanager
 def _open(url: str) -> Iterator[psycopg2.extensions.connection]:
-    """A new autocommit connection, closed when the block ends."""
+    """A new autocommit connection in UTC (whatever the server default), closed after the block."""
     parameters = _connection_parameters(url)
     try:
         con = psycopg2.connect(**parameters)
@@ -101,6 +101,8 @@ def _open(url: str) -> Iterator[psycopg2.extensions.connection]:
         raise _error("cannot connect to the run-metadata database", url, exc) from None
     con.autocommit = True
     try:
+        with con.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
         yield con
     finally:
         con.close()
@@ -178,3 +180,13 @@ class PostgresMetadata(MetadataConnection):
         """Take a transaction-scoped advisory lock per key, in sorted order (no deadlocks)."""
         for key in sorted(set(keys)):
             self.execute("SELECT pg_advisory_xact_lock(?, hashtext(?))", [LOCK_NAMESPACE, key])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction, or the block joins the one already open on this connection."""
+        status = self.con.info.transaction_status
+        if status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            yield
+            return
+        with super().transaction():
+            yield

@@ -8,7 +8,7 @@ unchanged, the force tag, quarantine, blocking checks, gated atomic publication.
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
@@ -16,32 +16,43 @@ import polars as pl
 
 from platform_assets import audit
 from platform_assets.idempotency import (
-    Publication,
-    skip_or_compute,
-    staged_by_run,
-    upstream_checksums,
+    data_version,
+    plan_days,
+    plan_metadata,
+    publisher,
+    raise_if_days_failed,
+    raise_if_nothing_to_publish,
 )
+from platform_assets.io.lake import artifact_name
 from platform_assets.io.managers import lake_output, warehouse_output
-from platform_assets.io.metadata import count_by_day, markdown_preview
 from platform_assets.io.strategies import WriteStrategy
 from platform_assets.io.table_store import TableStore
-from platform_assets.landing import LandingEntry, LandingStore
+from platform_assets.landing import DaySnapshot, LandingChanged, LandingEntry, LandingStore
 from platform_assets.landing_parser import LandingContract, parse_day, quarantine_lines
+from platform_assets.ledger import Ledger
 from platform_assets.partitions import (
     backfill_policy,
     daily_partitions,
     observable_source,
     validate_partition_key,
 )
-from platform_assets.planner import PlanInputs, register_inputs
+from platform_assets.planner import PlanInputs, register_inputs, upstream_checksums
+from platform_assets.publisher import Publication, upstream_artifacts
 from platform_assets.quarantine import replace_quarantine
-from platform_assets.resources import LakeResource, LandingResource, TablesResource
+from platform_assets.resources import (
+    LakeResource,
+    LandingResource,
+    TablesResource,
+    artifact_folder,
+)
+from platform_assets.verify import OverwriteTarget, drift
 from platform_assets.warehouse_resource import WarehouseResource
 
 WAREHOUSE_POOL = "warehouse"
 DAILY = daily_partitions()
 BACKFILL_POLICY = backfill_policy()
 PARTITION_COLUMN = "landing_date"
+TRAILING = 7  # days of history for the row-count check
 
 StageFn = Callable[[pl.DataFrame, dt.date], pl.DataFrame]
 AuditFn = Callable[[pl.DataFrame, int, int, list[int]], list[audit.CheckOutcome]]
@@ -58,7 +69,6 @@ class DatasetSpec:
     staging_description: str
     checks: dict[str, tuple[str, str]]
     audit: AuditFn
-    publishes: list[str] = field(default_factory=list)
     code_version: str = "1"
 
     @property
@@ -116,8 +126,21 @@ def planned_landing_checksums(store: LandingStore, dataset: str, keys: list[str]
     return landing_checksums(store, {key: by_day.get(key, []) for key in keys})
 
 
+def read_landing(
+    store: LandingStore, dataset: str, keys: list[str]
+) -> tuple[dict[str, DaySnapshot], dict[str, str]]:
+    """Each day's files read once (:class:`DaySnapshot`), and the days that changed meanwhile."""
+    snapshots, failed = {}, {}
+    for key in keys:
+        try:
+            snapshots[key] = store.snapshot(dataset, key)
+        except LandingChanged as exc:
+            failed[key] = str(exc)
+    return snapshots, failed
+
+
 def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
-    """Parse, quarantine and stage each landing day, then audit it with blocking checks."""
+    """Parse, quarantine, stage and audit each landing day; store it as an artifact."""
     register_inputs(
         spec.staging_key,
         PlanInputs(lambda res, keys: planned_landing_checksums(res.landing, spec.name, keys)),
@@ -139,60 +162,85 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     def staging(
         context: dg.AssetExecutionContext,
         landing: LandingResource,
+        lake: LakeResource,
         warehouse: WarehouseResource,
         tables: TablesResource,
     ):
-        store = landing.store()
-        files = {key: store.files(spec.name, key) for key in context.partition_keys}
-        checksums = landing_checksums(store, files)
-        evidence: dict[str, audit.StagedEvidence] = {}
+        store, artifacts = landing.store(), lake.store()
+        snapshots, unreadable = read_landing(store, spec.name, list(context.partition_keys))
+        checksums = {key: snap.checksum for key, snap in snapshots.items()}
+        pub = publisher(context, warehouse, spec.staging_dataset)
 
-        def compute(keys: list[str]):
-            frames, rejects, rows_in = [], [], {}
-            for key in keys:
-                day = parse_day(files[key], spec.contract, validate_partition_key(key))
+        def present(key: str, published) -> bool:
+            folder = artifact_folder(spec.staging_key, key)
+            return artifacts.exists(f"{folder}/{artifact_name(published.output_checksum)}")
+
+        with warehouse.session():  # the ledger bookkeeping on one connection
+            plan = plan_days(context, pub, checksums, unreadable, present)
+            trailing = {
+                key: Ledger(warehouse).trailing_rows(spec.staging_dataset, key, TRAILING)
+                for key in plan.todo
+            }
+        raise_if_nothing_to_publish(pub.dataset, plan)
+
+        def still_current(key: str) -> str | None:
+            if store.unchanged_since(snapshots[key]):
+                return None
+            return (
+                f"landing/{spec.name} {key} changed after this run read it; a run of the "
+                "current files stages it"
+            )
+
+        publication = Publication(attempts=plan.attempts, precondition=still_current)
+        quarantined = []
+        try:
+            for key in plan.todo:
+                day = parse_day(snapshots[key].contents, spec.contract, validate_partition_key(key))
                 for problem in day.warnings + quarantine_lines(day.rejects):
                     context.log.warning(f"{spec.name} {key}: {problem}")
                 staged = spec.stage(day.rows, validate_partition_key(key))
-                evidence[key] = audit.StagedEvidence(staged, day.rejects.height, day.total)
-                frames.append(staged)
-                rejects.append(day.rejects)
-                rows_in[key] = day.total
-                context.log.info(
-                    f"{spec.name} {key}: {len(files[key])} file(s), {day.total} rows, "
-                    f"{day.rejects.height} quarantined"
+                publication.frames[key] = staged
+                publication.rows_in[key] = day.total
+                publication.outcomes[key] = spec.audit(
+                    staged, day.rejects.height, day.total, trailing[key]
                 )
-            staged, quarantined = pl.concat(frames), pl.concat(rejects)
-            replace_quarantine(tables.store(), spec.quarantine_table, quarantined, keys)
-            metadata = {
-                "landing_checksum": ", ".join(checksums[k] for k in keys),
-                "files_in": sum(len(files[k]) for k in keys),
-                "rows_in": sum(rows_in.values()),
-                "rows_quarantined": quarantined.height,
-                "duplicates_and_superseded": sum(rows_in.values())
-                - quarantined.height
-                - staged.height,
+                quarantined.append(day.rejects)
+                context.log.info(
+                    f"{spec.name} {key}: {len(snapshots[key].contents)} file(s), {day.total} "
+                    f"rows, {day.rejects.height} quarantined, {staged.height} staged"
+                )
+            if plan.todo:
+                replace_quarantine(
+                    tables.store(), spec.quarantine_table, pl.concat(quarantined), plan.todo
+                )
+        except Exception as exc:
+            pub.fail(list(plan.attempts.values()), exc)
+            raise
+        metadata = plan_metadata(plan, pub)
+        if plan.todo:
+            rows_in = sum(publication.rows_in.values())
+            rejects = sum(frame.height for frame in quarantined)
+            staged_rows = sum(frame.height for frame in publication.frames.values())
+            metadata |= {
+                "files_in": sum(len(snapshots[k].contents) for k in plan.todo),
+                "rows_in": rows_in,
+                "rows_quarantined": rejects,
+                "duplicates_and_superseded": rows_in - rejects - staged_rows,
             }
-            if quarantined.height:
-                metadata["quarantine_sample"] = dg.MetadataValue.md(markdown_preview(quarantined))
-            return staged, rows_in, metadata
-
-        yield skip_or_compute(context, warehouse, spec.staging_dataset, checksums, compute)
-        yield from audit.audit_staged(
-            context, warehouse, spec.staging_dataset, evidence, spec.audit, spec.publishes
-        )
+        yield dg.Output(publication, metadata=metadata, data_version=data_version(checksums))
+        evaluated = {k: v.output_checksum for k, v in plan.unchanged.items()}
+        stored = audit.artifact_outcomes(warehouse, spec.staging_dataset, evaluated)
+        results = {**stored, **publication.outcomes}
+        checks_failed = {
+            key: "blocking checks failed: " + "; ".join(problems)
+            for key, problems in audit.blocking_problems(publication.outcomes).items()
+        }
+        for key, why in checks_failed.items():
+            context.log.error(f"{spec.staging_dataset} {key}: {why}; the day is not published")
+        yield from audit.to_check_results(context.asset_key, results)
+        raise_if_days_failed(context, warehouse, checks_failed)
 
     return staging
-
-
-def publication_gate(warehouse: WarehouseResource, staged: list[str]):
-    """A gate refusing to publish days whose staged data (of any of ``staged``) failed a check."""
-
-    def gate(keys: list[str]) -> None:
-        for dataset in staged:
-            audit.assert_publishable(warehouse, dataset, staged_by_run(warehouse, dataset, keys))
-
-    return gate
 
 
 def warehouse_asset(**kwargs):
@@ -223,16 +271,68 @@ class Publish:
     code_version: str = "1"
 
 
-def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
-    """Publish the staged days to ``publish.table`` once their blocking checks passed.
+DRIFT_CHECK = "matches_ledger"
 
-    The input checksum is the staged file's checksum, so a byte-identical
-    staging output skips the publication.
+
+def drift_specs(key: dg.AssetKey, strategy: WriteStrategy) -> list[dg.AssetCheckSpec]:
+    """The WARN check of a day-overwrite asset: its days still hold what was published."""
+    if strategy is not WriteStrategy.OVERWRITE_PARTITION:
+        return []
+    return [
+        dg.AssetCheckSpec(
+            DRIFT_CHECK,
+            asset=key,
+            description="each day of the run still holds the rows its publication recorded "
+            "(row count and hash in the ledger); a drifted day was changed behind the "
+            "platform's back: python -m platform_assets.launch --repair (WARN)",
+        )
+    ]
+
+
+def drift_result(
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    tables: TablesResource,
+    target: OverwriteTarget,
+) -> dg.AssetCheckResult:
+    """The drift check over the run's days, after its writes."""
+    found = drift(tables.store(), Ledger(warehouse), target, list(context.partition_keys))
+    for item in found:
+        context.log.warning(f"drift: {item.describe()}; repair with launch --repair")
+    return dg.AssetCheckResult(
+        check_name=DRIFT_CHECK,
+        passed=not found,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"drifted_partitions": ", ".join(d.partition for d in found) or "none"},
+    )
+
+
+def gate_problems(
+    warehouse: WarehouseResource, staged_dataset: str, artifacts: dict[str, str]
+) -> dict[str, str]:
+    """Days whose staged artifact did not pass its blocking checks, with the reason."""
+    outcomes = audit.artifact_outcomes(warehouse, staged_dataset, artifacts)
+    return {
+        key: f"blocked by checks on {staged_dataset} (artifact {artifacts[key]}): "
+        + "; ".join(problems)
+        for key, problems in audit.blocking_problems(outcomes).items()
+    }
+
+
+def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
+    """Publish each day's current staged artifact to ``publish.table`` once its checks passed.
+
+    The input checksum of a day is its current staged artifact (the latest
+    succeeded staging attempt's output), so a byte-identical staging output skips
+    the publication; the gate reads the check results of exactly that artifact,
+    the artifact read is verified against it, and the write commits only if it is
+    still the day's current artifact.
     """
     register_inputs(
         dg.AssetKey(publish.key),
         PlanInputs(lambda res, keys: upstream_checksums(res.warehouse, spec.staging_dataset, keys)),
     )
+    dataset = dg.AssetKey(publish.key).to_user_string()
 
     @warehouse_asset(
         key=publish.key,
@@ -248,19 +348,56 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
         code_version=publish.code_version,
         group_name=spec.name,
         description=publish.description,
+        check_specs=drift_specs(dg.AssetKey(publish.key), publish.strategy),
     )
     def published(
-        context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
-    ) -> dg.Output[Publication]:
-        staged = upstream_checksums(warehouse, spec.staging_dataset, context.partition_keys)
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        warehouse: WarehouseResource,
+        tables: TablesResource,
+    ):
+        ledger = Ledger(warehouse)
+        pub = publisher(context, warehouse, dataset)
+        with warehouse.session():
+            staged, missing = upstream_artifacts(
+                ledger, spec.staging_dataset, list(context.partition_keys)
+            )
+            artifacts = {key: version.output_checksum for key, version in staged.items()}
+            plan = plan_days(context, pub, artifacts, missing)
+            blocked = gate_problems(
+                warehouse, spec.staging_dataset, {key: artifacts[key] for key in plan.todo}
+            )
+            pub.block(plan, blocked)
+        raise_if_nothing_to_publish(dataset, plan)
+        for key, why in sorted(blocked.items()):
+            context.log.error(f"{dataset} {key}: not published: {why}")
 
-        def compute(keys: list[str]):
-            frame = lake.read(spec.staging_key, keys)
-            return publish.transform(frame), count_by_day(frame, PARTITION_COLUMN), {}
+        def still_current(key: str) -> str | None:
+            now = ledger.published(spec.staging_dataset, [key])[key]
+            if now is not None and now.output_checksum == artifacts[key]:
+                return None
+            newer = now.output_checksum if now else "none"
+            return (
+                f"{spec.staging_dataset} {key} is now artifact {newer}; this run's "
+                f"{artifacts[key]} is not published"
+            )
 
-        gate = publication_gate(warehouse, [spec.staging_dataset])
-        dataset = dg.AssetKey(publish.key).to_user_string()
-        return skip_or_compute(context, warehouse, dataset, staged, compute, gate)
+        publication = Publication(attempts=plan.attempts, precondition=still_current)
+        try:
+            frames = lake.read(spec.staging_key, {key: artifacts[key] for key in plan.todo})
+            for key, frame in frames.items():
+                publication.frames[key] = publish.transform(frame)
+                publication.rows_in[key] = frame.height
+        except Exception as exc:
+            pub.fail(list(plan.attempts.values()), exc)
+            raise
+        yield dg.Output(
+            publication, metadata=plan_metadata(plan, pub), data_version=data_version(artifacts)
+        )
+        if publish.strategy is WriteStrategy.OVERWRITE_PARTITION:
+            target = OverwriteTarget(context.asset_key, publish.table, publish.partition_column)
+            yield drift_result(context, warehouse, tables, target)
+        raise_if_days_failed(context, warehouse)
 
     return published
 
@@ -279,8 +416,9 @@ class Mart:
     skip rule and the late-changes sensor use it); ``build`` computes the
     figures of some days and the rows read per day; both get a DuckDB
     connection on which the published tables in ``reads`` have their warehouse
-    names (the warehouse file, or views of Delta tables). ``gated_by`` lists the
-    staged datasets whose blocking checks must pass for a day to be published.
+    names (the warehouse file, or views of Delta tables). A mart needs no gate
+    of its own: it reads only published tables, and nothing reaches them
+    without passing its checks.
     """
 
     key: list[str]
@@ -290,7 +428,6 @@ class Mart:
     description: str
     input_checksums: DayChecksums
     build: BuildMart
-    gated_by: list[str]
     reads: list[str]
     partition_column: str = "business_date"
     code_version: str = "1"
@@ -318,6 +455,7 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
             same_day=False,
         ),
     )
+    name = mart.asset_key.to_user_string()
 
     @warehouse_asset(
         key=mart.key,
@@ -328,23 +466,35 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
         code_version=mart.code_version,
         group_name=mart.group,
         description=mart.description,
+        check_specs=drift_specs(mart.asset_key, WriteStrategy.OVERWRITE_PARTITION),
     )
     def mart_days(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, tables: TablesResource
-    ) -> dg.Output[Publication]:
+    ):
         store = tables.store()
-        checksums = mart_checksums(mart, store, context.partition_keys)
-
-        def compute(keys: list[str]):
-            with store.query(mart.reads) as con:
-                figures, rows_in = mart.build(con, [validate_partition_key(k) for k in keys])
-            context.log.info(
-                f"{mart.asset_key.to_user_string()} {', '.join(keys)}: {figures.height} rows"
-            )
-            return figures, rows_in, {}
-
-        gate = publication_gate(warehouse, mart.gated_by)
-        name = mart.asset_key.to_user_string()
-        return skip_or_compute(context, warehouse, name, checksums, compute, gate)
+        checksums = mart_checksums(mart, store, list(context.partition_keys))
+        pub = publisher(context, warehouse, name)
+        with warehouse.session():
+            plan = plan_days(context, pub, checksums)
+        publication = Publication(attempts=plan.attempts)
+        try:
+            if plan.todo:
+                with store.query(mart.reads) as con:
+                    days = [validate_partition_key(k) for k in plan.todo]
+                    figures, rows_in = mart.build(con, days)
+                for key in plan.todo:
+                    day = validate_partition_key(key)
+                    publication.frames[key] = figures.filter(pl.col(mart.partition_column) == day)
+                    publication.rows_in[key] = rows_in.get(key, 0)
+                context.log.info(f"{name} {', '.join(plan.todo)}: {figures.height} rows")
+        except Exception as exc:
+            pub.fail(list(plan.attempts.values()), exc)
+            raise
+        yield dg.Output(
+            publication, metadata=plan_metadata(plan, pub), data_version=data_version(checksums)
+        )
+        target = OverwriteTarget(context.asset_key, mart.table, mart.partition_column)
+        yield drift_result(context, warehouse, tables, target)
+        raise_if_days_failed(context, warehouse)
 
     return mart_days

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import dagster as dg
 import duckdb
 
-from platform_assets.idempotency import UpstreamNotPublished, is_unchanged
 from platform_assets.io.table_store import TableStore
 from platform_assets.landing import LandingStore
 from platform_assets.ledger import Ledger, PublishedVersion
 from platform_assets.partitions import validate_partition_key
+from platform_assets.publisher import UpstreamNotPublished, is_unchanged
 from platform_assets.warehouse_resource import WarehouseResource
 
 
@@ -53,6 +53,21 @@ class PlanInputs:
 
 
 _INPUTS: dict[dg.AssetKey, PlanInputs] = {}
+
+
+def upstream_checksums(
+    warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
+) -> dict[str, str]:
+    """Input checksums of a publishing asset: the upstream's current artifacts (its published
+    output checksums), so everything below a byte-identical staged partition skips."""
+    checksums = {}
+    for key, published in Ledger(warehouse).published(upstream, partition_keys).items():
+        if published is None or not published.output_checksum:
+            raise UpstreamNotPublished(
+                f"{upstream} {key} is not published yet; materialize it first"
+            )
+        checksums[key] = published.output_checksum
+    return checksums
 
 
 def register_inputs(key: dg.AssetKey, inputs: PlanInputs) -> None:

@@ -97,26 +97,30 @@ class S3LandingResource(dg.ConfigurableResource):
         return S3Landing(self.s3.get_client(), self.bucket, s3_key_root(self.prefix, "landing"))
 
 
-def lake_relpath(asset_key: dg.AssetKey, partition_key: str) -> str:
-    """Where one partition of an asset lives, relative to the lake root."""
+def artifact_folder(asset_key: dg.AssetKey, partition_key: str) -> str:
+    """Where one partition's staged artifacts live, relative to the lake root."""
     validate_partition_key(partition_key)
-    return "/".join([*asset_key.path, f"dt={partition_key}", "part-00000.parquet"])
+    return "/".join([*asset_key.path, f"dt={partition_key}"])
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake (staging area): one Parquet file per partition of a staging asset.
+    """The lake (staging area): content-addressed Parquet artifacts per staged partition.
 
     Subclasses say where (:meth:`store`); the layout is the same everywhere:
-    ``<asset path>/dt=<key>/part-00000.parquet``.
+    ``<asset path>/dt=<key>/<checksum>.parquet``.
     """
 
     def store(self) -> LakeStore:
-        """The lake store to read and write partition files."""
+        """The lake store to read and write artifacts."""
         raise NotImplementedError
 
-    def read(self, asset_key: dg.AssetKey, partition_keys: list[str]) -> pl.DataFrame:
-        """Read and concatenate the given partitions of an asset."""
-        return self.store().read_parquet([lake_relpath(asset_key, key) for key in partition_keys])
+    def read(self, asset_key: dg.AssetKey, artifacts: dict[str, str]) -> dict[str, pl.DataFrame]:
+        """The given artifact of each partition (``{partition: checksum}``), verified."""
+        store = self.store()
+        return {
+            key: store.read_artifact(artifact_folder(asset_key, key), checksum)
+            for key, checksum in sorted(artifacts.items())
+        }
 
 
 class LocalLakeResource(LakeResource):

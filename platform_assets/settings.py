@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ class Settings:
     s3_endpoint_url: str | None
     warehouse_lock_timeout_s: float
     sensor_interval_s: int
+    landing_quiet_s: float
+    artifact_retention_days: float
     max_partitions_per_run: int
     s3_max_attempts: int
     s3_retry_mode: str
@@ -62,6 +65,19 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise ValueError(
             f"PLATFORM_S3_RETRY_MODE must be one of {S3_RETRY_MODES}, got {s3_retry_mode!r}"
         )
+    # Local files may be half-written; S3 lists an object only once it is complete.
+    quiet_default = "10" if storage == "local" else "0"
+    landing_quiet_s = float(env.get("PLATFORM_LANDING_QUIET_S", quiet_default))
+    if not math.isfinite(landing_quiet_s) or landing_quiet_s < 0:
+        raise ValueError(
+            "PLATFORM_LANDING_QUIET_S must be a non-negative number of seconds, "
+            f"got {landing_quiet_s}"
+        )
+    retention = float(env.get("PLATFORM_ARTIFACT_RETENTION_DAYS", "7"))
+    if not math.isfinite(retention) or retention < 0:
+        raise ValueError(
+            f"PLATFORM_ARTIFACT_RETENTION_DAYS must be a non-negative number, got {retention}"
+        )
     s3_max_attempts = int(env.get("PLATFORM_S3_MAX_ATTEMPTS", "5"))
     if s3_max_attempts < 1:
         raise ValueError(f"PLATFORM_S3_MAX_ATTEMPTS must be at least 1, got {s3_max_attempts}")
@@ -74,6 +90,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
         sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", "30")),
+        landing_quiet_s=landing_quiet_s,
+        artifact_retention_days=retention,
         max_partitions_per_run=int(env.get("PLATFORM_MAX_PARTITIONS_PER_RUN", "31")),
         s3_max_attempts=s3_max_attempts,
         s3_retry_mode=s3_retry_mode,

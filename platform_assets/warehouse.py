@@ -8,7 +8,8 @@ so writer processes start fast; the Dagster resource around :func:`connect` is
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
@@ -44,7 +45,8 @@ def connect(
 
     The connection is always closed on exit, also when the body raises, so a
     failed write never leaves the file locked. After ``timeout_s`` seconds of
-    waiting, :class:`WarehouseLockTimeout` is raised.
+    waiting, :class:`WarehouseLockTimeout` is raised. The session's time zone is
+    UTC whatever the machine's ``TZ`` (see :func:`use_utc`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,9 +67,19 @@ def connect(
             time.sleep(min(remaining, delay * (0.5 + _jitter.random())))
             delay = min(delay * 2, 0.25)
     try:
+        use_utc(con)
         yield con
     finally:
         con.close()
+
+
+def use_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Set the session's time zone to UTC (built-in ICU).
+
+    DuckDB formats, truncates and casts ``TIMESTAMPTZ`` values in the session's
+    time zone, which defaults to the machine's ``TZ``.
+    """
+    con.execute("SET TimeZone = 'UTC'")
 
 
 def query_frame(
@@ -75,3 +87,33 @@ def query_frame(
 ) -> pl.DataFrame:
     """Run a query with bound parameters (positional or ``$named``) as a polars DataFrame."""
     return con.sql(sql, params=params or []).pl()
+
+
+_OPEN_TRANSACTION: ContextVar[duckdb.DuckDBPyConnection | None] = ContextVar(
+    "platform_open_transaction", default=None
+)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction on ``con``: committed at the end, rolled back on error.
+
+    Reentrant: inside an open transaction on the same connection the block joins
+    it, so a table write and its ledger record can commit together. On failure
+    the original error is raised (a failing ROLLBACK, e.g. after a failed COMMIT
+    that already ended the transaction, does not mask it).
+    """
+    if _OPEN_TRANSACTION.get() is con:
+        yield
+        return
+    con.execute("BEGIN TRANSACTION")
+    token = _OPEN_TRANSACTION.set(con)
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        _OPEN_TRANSACTION.reset(token)

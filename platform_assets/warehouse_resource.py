@@ -48,6 +48,12 @@ class WarehouseResource(dg.ConfigurableResource):
                 yield DuckDBMetadata(con)
 
     @contextmanager
+    def metadata_transaction(self) -> Iterator[None]:
+        """One run-metadata transaction that every ledger and check write inside joins."""
+        with self.session(), self.metadata_db() as con, con.transaction():
+            yield
+
+    @contextmanager
     def session(self) -> Iterator[None]:
         """One connection per database shared by every ``connect()`` inside the block.
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from platform_assets import ledger as ledger_cli
-from platform_assets.audit import CheckOutcome, record_outcomes, stored_outcomes
+from platform_assets.audit import CheckOutcome, artifact_outcomes, record_outcomes
 from platform_assets.definitions import build_definitions
 from platform_assets.idempotency import SKIPPED_KEY
 from platform_assets.ledger import Ledger, PublishedVersion, published_summary, recent_attempts
@@ -55,7 +55,8 @@ def ledger_rows(warehouse: WarehouseResource, where: str = "true") -> list[tuple
 
 def test_attempts_are_numbered_per_run_and_the_latest_publication_wins(warehouse):
     ledger = Ledger(warehouse)
-    first = ledger.begin("run-a", "staging/orders", {"d1": "c1", "d2": "c2"}, "1", False, "new")
+    notes = {"d1": "new", "d2": "new"}
+    first = ledger.begin("run-a", "staging/orders", {"d1": "c1", "d2": "c2"}, "1", False, notes)
     again = ledger.begin("run-a", "staging/orders", {"d1": "c1"}, "1", False)
     assert [(a.partition, a.attempt) for a in first + again] == [("d1", 1), ("d2", 1), ("d1", 2)]
     ledger.finish(first, "succeeded", {"d1": 10, "d2": 20}, {"d1": 9, "d2": 19}, {"d1": "o1"})
@@ -133,11 +134,15 @@ def test_check_results_round_trip(warehouse):
     ok = CheckOutcome("amount_non_negative", "ERROR", True, 0, "0 of 9 row(s) fail")
     bad = CheckOutcome("amount_non_negative", "ERROR", False, 2, "2 of 9 row(s) fail", "| x |")
     warn = CheckOutcome("row_count_vs_trailing", "WARN", True, 0, "it's fine", "")
-    record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [ok, warn], "d2": [bad]})
-    record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [bad]})  # replaces the row
-    stored = stored_outcomes(warehouse, "staging/orders", {"d1": "run-a", "d2": "run-a", "d3": "x"})
+    artifacts = {"d1": "xxh3:a1", "d2": "xxh3:a2"}
+    outcomes = {"d1": [ok, warn], "d2": [bad]}
+    record_outcomes(warehouse, "staging/orders", "run-a", outcomes, artifacts)
+    record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [bad]}, artifacts)  # replaces
+    record_outcomes(warehouse, "staging/orders", "run-b", {"d1": [ok]}, {"d1": "xxh3:other"})
+    wanted = {**artifacts, "d3": "xxh3:a3"}
+    stored = artifact_outcomes(warehouse, "staging/orders", wanted)
     assert stored == {"d1": [bad, warn], "d2": [bad], "d3": []}
-    assert stored_outcomes(warehouse, "staging/orders", {}) == {}
+    assert artifact_outcomes(warehouse, "staging/orders", {}) == {}
 
 
 def test_the_ledger_cli_queries(warehouse):
@@ -168,7 +173,7 @@ def test_a_session_shares_one_postgres_connection_and_leaves_the_file_alone(
     with warehouse.session():
         ledger.published("staging/orders", ["d1"])
         attempts = ledger.begin("run-a", "staging/orders", {"d1": "c"}, "1", False)
-        record_outcomes(warehouse, "staging/orders", "run-a", {"d1": []})
+        record_outcomes(warehouse, "staging/orders", "run-a", {"d1": []}, {})
         ledger.finish(attempts, "succeeded")
     assert len(opened) == 1
     assert not (tmp_path / "w.duckdb").exists()
@@ -217,6 +222,21 @@ def pg_settings(tmp_path, postgres_url):
     )
     generate(SampleSpec(START, 2, 200, 42), settings.data_dir)
     return settings
+
+
+def pg_ledger_output(settings, run_id: str, dataset: str) -> str:
+    """The output checksum (staged artifact) one run recorded for ``dataset``."""
+    con = psycopg2.connect(settings.ledger_url)
+    try:
+        with con.cursor() as cursor:
+            cursor.execute(
+                "SELECT output_checksum FROM platform.pipeline_runs "
+                "WHERE run_id = %s AND dataset = %s AND status = 'succeeded'",
+                [run_id, dataset],
+            )
+            return cursor.fetchone()[0]
+    finally:
+        con.close()
 
 
 def pg_ledger(settings, run_id: str) -> dict[str, tuple]:
@@ -289,10 +309,9 @@ def test_publication_gate_reads_check_results_from_postgres(pg_settings):
     key = "2024-01-02"
     poison(pg_settings, key)
     staged = run_orders(defs, instance, key, selection=[dg.AssetKey(["staging", "orders"])])
-    assert not staged.success  # a blocking check failed after staging was written
-    stored = stored_outcomes(defs.resources["warehouse"], "staging/orders", {key: staged.run_id})[
-        key
-    ]
+    assert not staged.success  # a blocking check failed on the staged artifact
+    artifact = pg_ledger_output(pg_settings, staged.run_id, "staging/orders")
+    stored = artifact_outcomes(defs.resources["warehouse"], "staging/orders", {key: artifact})[key]
     assert [o.name for o in stored if not o.passed] == ["amount_non_negative"]
 
     publishers = [dg.AssetKey(["curated", "orders"]), dg.AssetKey(["marts", "daily_orders"])]

@@ -3,7 +3,9 @@
 Locally the signature hashes file names, sizes and mtimes: a day whose
 signature is unchanged is not read again; a day whose signature changed is
 fingerprinted, and only a new content checksum leads to a run. On S3 both are
-the key + size + ETag fingerprint (see ``LandingStore.change_signature``).
+the key + size + ETag fingerprint (see ``LandingStore.change_signature``). A day
+whose files are still changing (modified within the sensor's quiet period) is not
+recorded, so a tick after it went quiet takes it.
 """
 
 import json

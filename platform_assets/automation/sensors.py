@@ -1,17 +1,32 @@
-"""The landing sensor: one run per landing day whose content changed."""
+"""The landing sensor: one run per landing day whose content changed and has gone quiet."""
+
+import datetime as dt
 
 import dagster as dg
 
 from platform_assets.automation.landing_cursor import DayState, dump_cursor, load_cursor
+from platform_assets.landing import LandingEntry
+from platform_assets.landing_s3 import S3LandingFile
 from platform_assets.resources import LandingResource
 
 
 def changed_days(
-    landing: LandingResource, dataset: str, valid_keys: set[str], cursor: dict[str, DayState]
-) -> tuple[list[tuple[str, str]], dict[str, DayState]]:
-    """(day, new checksum) for each day whose content changed, and the next cursor."""
+    landing: LandingResource,
+    dataset: str,
+    valid_keys: set[str],
+    cursor: dict[str, DayState],
+    *,
+    now: dt.datetime,
+    quiet_s: float,
+) -> tuple[list[tuple[str, str]], dict[str, DayState], dict[str, float]]:
+    """(day, new checksum) for each day whose content changed, the next cursor, and the
+    changed days still changing (day -> seconds since its newest file was modified).
+
+    A day whose newest file was modified less than ``quiet_s`` before ``now`` (UTC) is
+    neither requested nor recorded in the cursor: a tick after it went quiet takes it.
+    """
     store = landing.store()
-    requests, next_cursor = [], dict(cursor)
+    requests, next_cursor, waiting = [], dict(cursor), {}
     for day, files in store.files_by_day(dataset).items():
         if day not in valid_keys:
             continue
@@ -19,15 +34,33 @@ def changed_days(
         seen = cursor.get(day)
         if seen and seen.stat == stat:
             continue
+        if quiet_s and files:
+            age = (now - max(_modified(file) for file in files)).total_seconds()
+            if age < quiet_s:
+                waiting[day] = age
+                continue
         checksum = store.fingerprint(files)
         next_cursor[day] = DayState(stat, checksum)
         if not seen or seen.checksum != checksum:
             requests.append((day, checksum))
-    return requests, next_cursor
+    return requests, next_cursor, waiting
 
 
-def build_landing_sensor(name: str, dataset: str, job, interval_s: int) -> dg.SensorDefinition:
-    """A sensor that watches ``landing/<dataset>/`` and runs ``job`` for changed days."""
+def _modified(file: LandingEntry) -> dt.datetime:
+    """When a landing file last changed: an S3 object's LastModified, a local file's mtime."""
+    if isinstance(file, S3LandingFile):
+        return file.modified
+    return dt.datetime.fromtimestamp(file.path.stat().st_mtime, dt.UTC)
+
+
+def build_landing_sensor(
+    name: str, dataset: str, job, interval_s: int, quiet_s: float
+) -> dg.SensorDefinition:
+    """A sensor that watches ``landing/<dataset>/`` and runs ``job`` for changed days.
+
+    A changed day is requested once its files have not been modified for ``quiet_s``
+    seconds (a local file may still be being written; an S3 object appears whole).
+    """
 
     @dg.sensor(
         name=name,
@@ -36,15 +69,23 @@ def build_landing_sensor(name: str, dataset: str, job, interval_s: int) -> dg.Se
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Watches landing/{dataset}/dt=YYYY-MM-DD/ every {interval_s}s and launches "
-            f"{job.name} for each day whose files changed (content checksum), with run key "
-            "'<day>:<checksum>' so the same change never runs twice."
+            f"{job.name} for each day whose files changed (content checksum) and then stayed "
+            f"unmodified for {quiet_s:g}s, with run key '<day>:<checksum>' so the same change "
+            "never runs twice."
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         partitions = job.partitions_def
         valid = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         cursor = load_cursor(context.cursor)
-        requests, next_cursor = changed_days(landing, dataset, valid, cursor)
+        requests, next_cursor, waiting = changed_days(
+            landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
+        )
+        for day, age in waiting.items():
+            context.log.info(
+                f"landing/{dataset} {day}: files still changing (newest modified {age:.1f}s ago, "
+                f"quiet period {quiet_s:g}s); waiting"
+            )
         for day, checksum in requests:
             context.log.info(f"landing/{dataset} {day} changed: {checksum}")
             yield dg.RunRequest(
@@ -52,7 +93,9 @@ def build_landing_sensor(name: str, dataset: str, job, interval_s: int) -> dg.Se
                 partition_key=day,
                 tags={"platform/trigger": "landing_sensor", "platform/input_checksum": checksum},
             )
-        if not requests:
+        if waiting and not requests:
+            yield dg.SkipReason(f"landing/{dataset} {', '.join(waiting)} still changing; waiting")
+        elif not requests:
             yield dg.SkipReason(f"no landing/{dataset} day changed")
         context.update_cursor(dump_cursor(next_cursor))
 

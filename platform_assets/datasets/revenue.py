@@ -11,9 +11,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from platform_assets.datasets.customers.dataset import CUSTOMERS, curated_customers_daily
+from platform_assets.datasets.customers.dataset import curated_customers_daily
 from platform_assets.datasets.orders.assets import (
-    ORDERS,
     curated_orders,
     order_day_checksums,
     orders_read_per_day,
@@ -89,7 +88,6 @@ DAILY_REVENUE_BY_SEGMENT = Mart(
     ),
     input_checksums=revenue_day_checksums,
     build=build_revenue,
-    gated_by=[ORDERS.staging_dataset, CUSTOMERS.staging_dataset],
     reads=[CURATED_TABLE, SNAPSHOT_TABLE],
 )
 marts_daily_revenue_by_segment = mart_asset(DAILY_REVENUE_BY_SEGMENT)

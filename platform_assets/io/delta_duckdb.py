@@ -9,7 +9,7 @@ import duckdb
 from platform_assets.io.delta_location import split_table
 from platform_assets.io.delta_store import DeltaTableStore
 from platform_assets.io.table_fingerprint import daily_slice_checksums
-from platform_assets.warehouse import qualified, quote_ident
+from platform_assets.warehouse import qualified, quote_ident, use_utc
 
 
 @contextmanager
@@ -18,10 +18,11 @@ def delta_views(store: DeltaTableStore, tables: list[str]) -> Iterator[duckdb.Du
 
     Each view reads one Delta snapshot (taken on entry) through its pyarrow
     dataset, so SQL written for the warehouse (``SELECT ... FROM curated.orders``)
-    runs unchanged; a missing table has no view.
+    runs unchanged, in UTC as there; a missing table has no view.
     """
     con = duckdb.connect()
     try:
+        use_utc(con)
         for table in tables:
             dataset = store.dataset(table)
             if dataset is None:

@@ -33,6 +33,14 @@ class DeltaTables:
         """Nothing to share: each Delta write is its own commit."""
         return nullcontext()
 
+    def transaction(self) -> AbstractContextManager[object]:
+        """Each Delta write is one atomic commit; nothing spans two."""
+        return nullcontext()
+
+    def shares_ledger(self, warehouse: object) -> bool:
+        """Never: the ledger record follows the Delta commit (an idempotent rewrite recovers)."""
+        return False
+
     def overwrite_partition(
         self, table: str, frame: pl.DataFrame, partition_column: str, window: Window
     ) -> WriteResult:

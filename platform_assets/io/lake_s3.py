@@ -1,39 +1,33 @@
-"""The lake on S3: one Parquet object per staging partition, each written by a single PUT.
+"""The lake on S3: staged artifacts as Parquet objects named by their checksum.
 
-Why Parquet objects and not a Delta table: a staged partition is always replaced
-whole and read whole, by key, and nothing ever reads "the table" across days.
-One ``PutObject`` is atomic (a reader gets the old object or the new one, never
-part of either; S3 reads are strongly consistent after a write), so it gives the
-partition overwrite of rule 2 without a transaction log, commit races between
-days or log compaction. The output checksum is the xxh3-128 of the bytes put,
+Why Parquet objects and not a Delta table: a staged partition is written once and
+read whole, by name, and nothing ever reads "the table" across days. An artifact
+is one ``PutObject`` (atomic: a reader never sees part of it) to
+``<folder>/<checksum>.parquet`` and is never overwritten with other bytes, so no
+transaction log is needed. The checksum is the xxh3-128 of the bytes put,
 computed before the upload: polars writes the same bytes for the same frame, so
-the checksum is the local lake's for the same input, and it does not depend on
-the object's ETag (which is not an MD5 under SSE-KMS).
+it is the local lake's for the same input, and it does not depend on the
+object's ETag (which is not an MD5 under SSE-KMS). Reads verify it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from pathlib import PurePosixPath
 from typing import Any
 
 import polars as pl
-import xxhash
 from botocore.exceptions import ClientError
 
+from platform_assets.io.lake import (
+    ARTIFACT_SUFFIX,
+    artifact_name,
+    bytes_checksum,
+    parquet_bytes,
+    verified_frame,
+)
 from platform_assets.landing_s3 import naming_s3_errors
-
-
-def bytes_checksum(data: bytes) -> str:
-    """xxh3-128 of ``data``, in the format of ``fingerprint.file_checksum``."""
-    return "xxh3:" + xxhash.xxh3_128(data).hexdigest()
-
-
-def parquet_bytes(frame: pl.DataFrame) -> bytes:
-    """``frame`` as Parquet, written exactly as :class:`~platform_assets.io.lake.LocalLake` does."""
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd", statistics=True)
-    return buffer.getvalue()
 
 
 class S3Lake:
@@ -80,3 +74,41 @@ class S3Lake:
                 return False
             raise
         return True
+
+    def write_artifact(self, folder: str, frame: pl.DataFrame) -> str:
+        """PUT ``frame`` as ``<folder>/<checksum>.parquet``; an existing one has these bytes."""
+        data = parquet_bytes(frame)
+        checksum = bytes_checksum(data)
+        relpath = f"{folder}/{artifact_name(checksum)}"
+        if not self.exists(relpath):
+            with naming_s3_errors("PutObject", self.uri(relpath)):
+                self.client.put_object(Bucket=self.bucket, Key=self._key(relpath), Body=data)
+        return checksum
+
+    def read_artifact(self, folder: str, checksum: str) -> pl.DataFrame:
+        """GET the artifact, verify its bytes against ``checksum``, parse them."""
+        relpath = f"{folder}/{artifact_name(checksum)}"
+        with naming_s3_errors("GetObject", self.uri(relpath)):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(relpath))["Body"]
+            data = body.read()
+        return verified_frame(data, checksum, self.uri(relpath))
+
+    def artifacts(self, folder: str) -> dict[str, dt.datetime]:
+        """The artifact objects directly under ``folder`` and when they were written."""
+        prefix = self._key(folder) + "/"
+        found = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        with naming_s3_errors("ListObjectsV2", f"s3://{self.bucket}/{prefix}"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(prefix) :]
+                    if name.endswith(ARTIFACT_SUFFIX):
+                        checksum = "xxh3:" + name.removesuffix(ARTIFACT_SUFFIX)
+                        found[checksum] = obj["LastModified"].astimezone(dt.UTC)
+        return found
+
+    def delete_artifact(self, folder: str, checksum: str) -> None:
+        """DELETE one artifact object."""
+        relpath = f"{folder}/{artifact_name(checksum)}"
+        with naming_s3_errors("DeleteObject", self.uri(relpath)):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(relpath))

@@ -2,10 +2,12 @@
 
 Assets declare how they are stored in their definition metadata, next to the
 data (key names start with ``platform/``); see :func:`lake_output` and
-:func:`warehouse_output`. Assets hand over a :class:`Publication`: a skipped
-one writes nothing; otherwise the write commits and the ledger attempts are
-closed as succeeded (or failed, with the error). The managers hold no dataset
-logic. Where data goes is the resources' business: the lake is a
+:func:`warehouse_output`. Assets hand over a
+:class:`~platform_assets.publisher.Publication` (rows per partition); the
+managers write each partition through
+:meth:`~platform_assets.publisher.Publisher.commit`, which checks the
+precondition, writes and records in one transaction. The managers hold no
+dataset logic and decide nothing. Where data goes is the resources' business: the lake is a
 :class:`~platform_assets.resources.LakeResource` (local folder or S3 prefix),
 published tables a :class:`~platform_assets.resources.TablesResource` (the
 DuckDB warehouse file or Delta tables on S3); the ledger stays in the
@@ -17,13 +19,15 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
-from platform_assets.idempotency import Publication, fail_attempts
-from platform_assets.io.metadata import count_by_day, frame_metadata
-from platform_assets.io.strategies import WriteStrategy
-from platform_assets.io.table_store import TableStore, overwrite_days
-from platform_assets.ledger import SUCCEEDED, Ledger
+from platform_assets.audit import record_outcomes
+from platform_assets.io.lake import artifact_name
+from platform_assets.io.metadata import frame_metadata
+from platform_assets.io.strategies import WriteResult, WriteStrategy
+from platform_assets.io.table_fingerprint import daily_slice_checksums
+from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
-from platform_assets.resources import LakeResource, TablesResource, lake_relpath
+from platform_assets.publisher import DayWrite, Publication, Publisher
+from platform_assets.resources import LakeResource, TablesResource, artifact_folder
 from platform_assets.warehouse_resource import WarehouseResource
 
 PARTITION_COLUMN = "platform/partition_column"
@@ -72,129 +76,144 @@ def partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
     return keys
 
 
-def partition_window(keys: list[str]) -> tuple[dt.date, dt.date]:
-    """[first day, day after the last) of a list of daily keys."""
-    dates = sorted(validate_partition_key(k) for k in keys)
-    return dates[0], dates[-1] + dt.timedelta(days=1)
-
-
-def _rows_per_partition(obj: Publication, meta, result) -> dict[str, int]:
-    """Rows written per partition: by partition column when there is one, else the total
-    of a single-partition write (a merge of a range is not attributable to one day)."""
-    column = meta.get(PARTITION_COLUMN)
-    if column:
-        found = count_by_day(obj.frame, column)
-        return {a.partition: found.get(a.partition, 0) for a in obj.attempts}
-    if len(obj.attempts) == 1:
-        return {obj.attempts[0].partition: result.rows_changed}
-    return {}
-
-
 class LakeIOManager(dg.ConfigurableIOManager):
-    """Stores each partition of an asset as ``<asset path>/dt=<key>/part-00000.parquet``.
+    """Stores staged partitions as immutable artifacts ``<asset>/dt=<key>/<checksum>.parquet``.
 
-    Each file is replaced atomically (rename on disk, a single PUT on S3); a
-    single-run range is split on the asset's partition column so every
-    partition of the range is replaced. The ledger's output checksum of a
-    partition is the checksum of the bytes written, deterministic for the same
-    input.
+    Per partition: the artifact is written (once; its name is its checksum), then
+    in one run-metadata transaction the landing files are confirmed unchanged
+    since they were read, the check outcomes are recorded against the artifact
+    and the attempt is closed with the artifact as its output checksum.
     """
 
     lake: LakeResource
     warehouse: WarehouseResource
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
-        """Write each partition of the publication atomically, then close its ledger rows."""
+        """Write each partition's artifact and record it with its check outcomes."""
         if obj.skipped:
             return
         if not partition_keys(context):
             raise ValueError(
                 f"{context.asset_key.to_user_string()}: lake assets must be partitioned"
             )
-        keys = obj.partitions
-        column = context.definition_metadata[PARTITION_COLUMN]
-        lake, ledger = self.lake.store(), Ledger(self.warehouse)
-        rows_written, checksums = {}, {}
-        try:
-            for key in keys:
-                part = obj.frame.filter(pl.col(column) == validate_partition_key(key))
-                checksums[key] = lake.write_parquet(lake_relpath(context.asset_key, key), part)
-                rows_written[key] = part.height
-        except Exception as exc:
-            fail_attempts(ledger, obj.attempts, exc)
-            raise
-        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, rows_written, checksums)
-        first = lake.uri(lake_relpath(context.asset_key, keys[0]))
-        context.add_output_metadata(
-            {**frame_metadata(obj.frame, first), "partitions_written": len(keys)}
-        )
+        lake = self.lake.store()
+        dataset = context.asset_key.to_user_string()
+        publisher = publisher_of(self.warehouse, obj, dataset)
+        written: dict[str, str] = {}
+        for key, frame in sorted(obj.frames.items()):
+            folder = artifact_folder(context.asset_key, key)
+
+            def write(key=key, frame=frame, folder=folder) -> DayWrite:
+                checksum = lake.write_artifact(folder, frame)
+                if key in obj.outcomes:
+                    run_id = obj.attempts[key].run_id
+                    outcomes = {key: obj.outcomes[key]}
+                    record_outcomes(self.warehouse, dataset, run_id, outcomes, {key: checksum})
+                return DayWrite(rows_written=frame.height, output_checksum=checksum)
+
+            done = publisher.commit(obj, key, self.warehouse.metadata_transaction, write, True)
+            if done is not None:
+                written[key] = lake.uri(f"{folder}/{artifact_name(done.output_checksum)}")
+        frames = [obj.frames[key] for key in sorted(written)]
+        if frames:
+            context.add_output_metadata(
+                {
+                    **frame_metadata(pl.concat(frames), next(iter(written.values()))),
+                    "partitions_written": len(written),
+                    "artifacts": ", ".join(f"{k}: {written[k]}" for k in sorted(written))[:4000],
+                }
+            )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        """Read the upstream partitions this step depends on."""
-        return self.lake.read(context.asset_key, partition_keys(context))
+        """Not used: publishing assets read the artifacts their ledger rows name."""
+        raise NotImplementedError("staged artifacts are read by checksum, not as an input")
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Publishes DataFrames to the published tables with the strategy the asset declares.
+    """Publishes each partition to the published tables with the strategy the asset declares.
 
-    ``tables`` says where they are (DuckDB warehouse file or Delta tables); the
-    ledger rows are closed in the warehouse either way.
+    One partition at a time, in one transaction of the table store: the
+    publication's precondition (the artifact is still current), the write (a
+    day's overwrite, or a merge with the business days it changes) and, where
+    the ledger lives in the same DuckDB file, the ledger record.
     """
 
     warehouse: WarehouseResource
     tables: TablesResource
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
-        """Overwrite the output's partition window or merge it, atomically."""
+        """Overwrite or merge each partition of the publication, atomically with its record."""
         if obj.skipped:
             return
         tables = self.tables.store()
-        with tables.session():  # on DuckDB, the write and its ledger rows on one connection
-            self._publish(context, obj, tables)
-
-    def _publish(self, context: dg.OutputContext, obj: Publication, tables: TableStore) -> None:
         meta = context.definition_metadata
         table = meta[TABLE]
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
-        ledger = Ledger(self.warehouse)
-        days: list[str] | None = None
-        try:
-            if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                partitions = [validate_partition_key(key) for key in obj.partitions]
-                result = overwrite_days(
-                    tables, table, obj.frame, meta[PARTITION_COLUMN], partitions
-                )
-            else:
-                key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
-                if IMPACT_DAY in meta:
-                    impact = tables.changed_days(table, obj.frame, key, order_by, meta[IMPACT_DAY])
-                    days = [day.isoformat() for day in impact]
-                result = tables.merge_upsert(table, obj.frame, key, order_by)
-            total = tables.count(table)
-        except Exception as exc:
-            fail_attempts(ledger, obj.attempts, exc)
-            raise
-        rows_written = _rows_per_partition(obj, meta, result)
-        ledger.finish(obj.attempts, SUCCEEDED, obj.rows_in, rows_written, changed_days=days)
-        if days is not None:
+        publisher = publisher_of(self.warehouse, obj, context.asset_key.to_user_string())
+        in_transaction = tables.shares_ledger(self.warehouse)
+        results: dict[str, WriteResult] = {}
+        changed: set[str] = set()
+        for key, frame in sorted(obj.frames.items()):
+
+            def write(key=key, frame=frame) -> DayWrite:
+                days, checksum = None, None
+                if strategy is WriteStrategy.OVERWRITE_PARTITION:
+                    day = validate_partition_key(key)
+                    window = (day, day + dt.timedelta(days=1))
+                    column = meta[PARTITION_COLUMN]
+                    result = tables.overwrite_partition(table, frame, column, window)
+                    rows = frame.height
+                    with tables.query([table]) as con:  # inside the write's transaction
+                        checksum = daily_slice_checksums(con, table, column, [day])[day]
+                else:
+                    order_by, business_key = meta[ORDER_BY].split(","), meta[KEY].split(",")
+                    if IMPACT_DAY in meta:
+                        impact = tables.changed_days(
+                            table, frame, business_key, order_by, meta[IMPACT_DAY]
+                        )
+                        days = [day.isoformat() for day in impact]
+                        publisher.ledger.record_changed_days(obj.attempts[key], days)
+                    result = tables.merge_upsert(table, frame, business_key, order_by)
+                    rows = result.rows_changed
+                results[key] = result
+                return DayWrite(rows_written=rows, output_checksum=checksum, changed_days=days)
+
+            done = publisher.commit(obj, key, tables.transaction, write, in_transaction)
+            if done is not None and done.changed_days is not None:
+                changed.update(done.changed_days)
+        if IMPACT_DAY in meta:
             context.add_output_metadata(
-                {"changed_business_days": ", ".join(days) or "none", "days_changed": len(days)}
+                {
+                    "changed_business_days": ", ".join(sorted(changed)) or "none",
+                    "days_changed": len(changed),
+                }
             )
-        context.add_output_metadata(
-            {
-                **frame_metadata(obj.frame, table),
-                "write_strategy": strategy.value,
-                "rows_deleted": result.rows_deleted,
-                "rows_changed": result.rows_changed,
-                "table_rows_total": total,
-                "columns_added": ", ".join(result.columns_added) or "none",
-                "empty_partition": obj.frame.height == 0,
-            }
-        )
+        frames = [obj.frames[key] for key in sorted(results)]
+        if frames:
+            context.add_output_metadata(
+                {
+                    **frame_metadata(pl.concat(frames), table),
+                    "write_strategy": strategy.value,
+                    "partitions_written": len(results),
+                    "rows_deleted": sum(r.rows_deleted for r in results.values()),
+                    "rows_changed": sum(r.rows_changed for r in results.values()),
+                    "table_rows_total": tables.count(table),
+                    "columns_added": ", ".join(
+                        sorted({c for r in results.values() for c in r.columns_added})
+                    )
+                    or "none",
+                    "empty_partition": any(f.height == 0 for f in frames),
+                }
+            )
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        """Read the upstream table, limited to the partition window when it has one."""
-        meta = context.upstream_output.definition_metadata
-        keys = partition_keys(context)
-        window = partition_window(keys) if keys else None
-        return self.tables.store().read(meta[TABLE], meta.get(PARTITION_COLUMN), window)
+        """Not used: marts read the published tables through the table store."""
+        raise NotImplementedError("published tables are read through the table store")
+
+
+def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:
+    """The publisher recording ``obj``'s attempts (its run, code version and force flag)."""
+    first = next(iter(obj.attempts.values()))
+    return Publisher(
+        Ledger(warehouse), dataset, first.run_id, first.code_version, first.forced, lambda _: None
+    )

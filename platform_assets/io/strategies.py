@@ -7,7 +7,6 @@ where an incoming row wins only if it is newer by its ordering columns.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import duckdb
 import polars as pl
 
 from platform_assets.io.table_schema import ensure_table, existing_columns
-from platform_assets.warehouse import qualified, quote_ident
+from platform_assets.warehouse import qualified, quote_ident, transaction
 
 _INCOMING = "platform_incoming"
 _T = TypeVar("_T")
@@ -48,21 +47,14 @@ class WriteResult:
 def _transaction(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, body: Callable[[], _T]) -> _T:
     """Run ``body`` with ``frame`` registered as the incoming relation, in one transaction.
 
-    On any failure the transaction is rolled back and the original error is
-    raised (a failing ROLLBACK, e.g. after a failed COMMIT that already ended
-    the transaction, does not mask it).
+    Inside an open :func:`~platform_assets.warehouse.transaction` on ``con`` the
+    write joins it (so its ledger record can commit with it); otherwise it is its
+    own transaction, rolled back on any failure with the original error raised.
     """
     con.register(_INCOMING, frame.to_arrow())
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            result = body()
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
-        return result
+        with transaction(con):
+            return body()
     finally:
         con.unregister(_INCOMING)
 

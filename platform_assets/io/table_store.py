@@ -12,7 +12,8 @@ its warehouse name, so the marts' SQL is the same for both.
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 import duckdb
@@ -20,7 +21,7 @@ import polars as pl
 
 from platform_assets.io import merge_impact, strategies
 from platform_assets.io.strategies import WriteResult
-from platform_assets.warehouse import qualified, query_frame, quote_ident
+from platform_assets.warehouse import qualified, query_frame, quote_ident, transaction
 
 if TYPE_CHECKING:
     from platform_assets.warehouse_resource import WarehouseResource
@@ -33,6 +34,12 @@ class TableStore(Protocol):
 
     def session(self) -> AbstractContextManager[object]:
         """A block in which the store's writes may share one connection with the ledger's."""
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """A block whose writes commit together (and with the ledger's, where it shares it)."""
+
+    def shares_ledger(self, warehouse: WarehouseResource) -> bool:
+        """Whether ``warehouse``'s ledger records commit inside :meth:`transaction`."""
 
     def overwrite_partition(
         self, table: str, frame: pl.DataFrame, partition_column: str, window: Window
@@ -89,6 +96,17 @@ class WarehouseTables:
     def session(self) -> AbstractContextManager[object]:
         """The warehouse's shared-connection session."""
         return self.warehouse.session()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One DuckDB transaction on the session's connection, which the ledger shares
+        when it lives in the same file."""
+        with self.warehouse.session(), self.warehouse.connect() as con, transaction(con):
+            yield
+
+    def shares_ledger(self, warehouse: WarehouseResource) -> bool:
+        """True when the ledger is in this warehouse file (no ``PLATFORM_LEDGER_URL``)."""
+        return warehouse.ledger_url is None and warehouse.path == self.warehouse.path
 
     def overwrite_partition(
         self, table: str, frame: pl.DataFrame, partition_column: str, window: Window

@@ -3,10 +3,10 @@
 import datetime as dt
 import os
 
-import duckdb
 import pytest
 
 from platform_assets.sample import SampleSpec, generate
+from platform_assets.warehouse import connect
 from tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, wait_for
 
 ASSETS = [
@@ -30,15 +30,12 @@ def dagster_dev(tmp_path_factory):
 
 
 def ledger(server: DagsterDev, run_ids: list[str]) -> list[tuple]:
-    con = duckdb.connect(str(server.data_dir / "warehouse.duckdb"), read_only=True)
-    try:
+    with connect(server.data_dir / "warehouse.duckdb", read_only=True) as con:
         return con.execute(
             "SELECT dataset, partition, status, forced FROM platform.pipeline_runs "
             "WHERE run_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY dataset, partition",
             [run_ids],
         ).fetchall()
-    finally:
-        con.close()
 
 
 def finished_backfill(server: DagsterDev, backfill_id: str) -> list[dict]:
@@ -125,14 +122,11 @@ def test_ui_backfills_normal_again_and_forced(dagster_dev):
 
 
 def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
-    con = duckdb.connect(str(dagster_dev.data_dir / "warehouse.duckdb"), read_only=True)
-    try:
+    with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
         order_id, customer, amount, currency, created = con.execute(
             "SELECT order_id, customer_id, amount, currency, created_at FROM curated.orders "
             "WHERE NOT is_deleted AND created_at < '2024-01-02' ORDER BY order_id LIMIT 1"
         ).fetchone()
-    finally:
-        con.close()
     late = (
         f"U,999999999999999,{order_id},{customer},refunded,{amount},{currency},"
         f"{created:%Y-%m-%d %H:%M:%S.%f},2024-01-08 12:00:00.000000"
@@ -160,12 +154,9 @@ def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
         ("marts/daily_orders", "2024-01-01", "succeeded", False),
         ("marts/daily_revenue_by_segment", "2024-01-01", "succeeded", False),
     ]
-    con = duckdb.connect(str(dagster_dev.data_dir / "warehouse.duckdb"), read_only=True)
-    try:
+    with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
         notes = con.execute(
             "SELECT note FROM platform.pipeline_runs WHERE run_id IN (?, ?)",
             [r["runId"] for r in runs],
         ).fetchall()
-    finally:
-        con.close()
     assert all(n.startswith("late changes from landing day(s) 2024-01-08") for (n,) in notes)

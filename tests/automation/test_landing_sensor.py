@@ -7,8 +7,13 @@ import dagster as dg
 import pytest
 
 from platform_assets.automation.landing_cursor import load_cursor
+from platform_assets.automation.sensors import changed_days
+from platform_assets.definitions import build_definitions
 from platform_assets.sample import SampleSpec, generate
+from platform_assets.settings import load_settings
 from tests.conftest import START
+
+DELIVERED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -38,8 +43,21 @@ def day_folder(settings, day: str):
     return settings.landing_dir / "orders" / f"dt={day}"
 
 
+def modified_at(settings, when: dt.datetime) -> None:
+    """Set every landing file's modification time to ``when``."""
+    for path in settings.landing_dir.rglob("*"):
+        if path.is_file():
+            os.utime(path, (when.timestamp(), when.timestamp()))
+
+
+def deliver(settings, days: int) -> None:
+    """Sample files for ``days`` days, written long enough ago to be past the quiet period."""
+    generate(SampleSpec(START, days, 50, 1), settings.data_dir)
+    modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+
+
 def test_new_day_gives_one_request(settings, evaluate):
-    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)
+    deliver(settings, 1)
     requests, cursor = evaluate(None)
     assert [r.partition_key for r in requests] == ["2024-01-01"]
     day, checksum = requests[0].run_key.split(":", 1)
@@ -48,7 +66,7 @@ def test_new_day_gives_one_request(settings, evaluate):
 
 
 def test_same_files_again_give_no_request(settings, evaluate):
-    generate(SampleSpec(START, 2, 50, 1), settings.data_dir)
+    deliver(settings, 2)
     _, cursor = evaluate(None)
     requests, again = evaluate(cursor)
     assert requests == []
@@ -56,7 +74,7 @@ def test_same_files_again_give_no_request(settings, evaluate):
 
 
 def test_touched_files_are_reread_but_give_no_request(settings, evaluate):
-    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)
+    deliver(settings, 1)
     _, cursor = evaluate(None)
     for path in day_folder(settings, "2024-01-01").iterdir():
         os.utime(path, ns=(1, 1))
@@ -67,13 +85,14 @@ def test_touched_files_are_reread_but_give_no_request(settings, evaluate):
 
 
 def test_changed_file_gives_one_new_request_with_new_run_key(settings, evaluate):
-    generate(SampleSpec(START, 2, 50, 1), settings.data_dir)
+    deliver(settings, 2)
     first, cursor = evaluate(None)
     target = sorted(day_folder(settings, "2024-01-02").glob("*.csv"))[0]
     with target.open("a") as handle:
         handle.write(
             "I,1,5,5,placed,1.00,USD,2024-01-02 01:00:00.000000,2024-01-02 01:00:00.000000\n"
         )
+    modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30))
     requests, advanced = evaluate(cursor)
     assert [r.partition_key for r in requests] == ["2024-01-02"]
     old_key = next(r.run_key for r in first if r.partition_key == "2024-01-02")
@@ -82,9 +101,9 @@ def test_changed_file_gives_one_new_request_with_new_run_key(settings, evaluate)
 
 
 def test_added_day_gives_a_request_for_that_day_only(settings, evaluate):
-    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)
+    deliver(settings, 1)
     _, cursor = evaluate(None)
-    generate(SampleSpec(START, 2, 50, 1), settings.data_dir)
+    deliver(settings, 2)
     requests, advanced = evaluate(cursor)
     assert [r.partition_key for r in requests] == ["2024-01-02"]
     assert set(load_cursor(advanced)) == {"2024-01-01", "2024-01-02"}
@@ -96,6 +115,51 @@ def test_days_outside_the_partitions_are_ignored(settings, evaluate):
     day_folder(settings, "2999-01-01").mkdir(parents=True)
     requests, _ = evaluate(None)
     assert requests == []
+
+
+def test_a_day_is_requested_once_its_files_have_been_quiet(settings, defs):
+    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)
+    modified_at(settings, DELIVERED)
+    landing, valid = defs.resources["landing"], {"2024-01-01"}
+
+    def tick(cursor, now, quiet_s=10):
+        return changed_days(landing, "orders", valid, cursor, now=now, quiet_s=quiet_s)
+
+    assert tick({}, DELIVERED) == ([], {}, {"2024-01-01": 0.0})
+    assert tick({}, DELIVERED + dt.timedelta(seconds=9.5)) == ([], {}, {"2024-01-01": 9.5})
+    requests, cursor, waiting = tick({}, DELIVERED + dt.timedelta(seconds=10))
+    assert [day for day, _ in requests] == ["2024-01-01"] and waiting == {}
+    assert cursor["2024-01-01"].checksum == requests[0][1]
+    assert tick({}, DELIVERED, quiet_s=0) == (requests, cursor, {})
+
+
+def test_the_sensor_waits_for_a_day_still_being_written(tmp_path, capfd):
+    env = {"PLATFORM_DATA_DIR": str(tmp_path / "data"), "PLATFORM_LANDING_QUIET_S": "3600"}
+    settings = load_settings(env)
+    defs = build_definitions(settings)
+    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)  # modified just now
+    context = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        definitions=defs,
+        resources={"landing": defs.resources["landing"]},
+    )
+    result = defs.resolve_sensor_def("orders_landing_sensor").evaluate_tick(context)
+    assert not result.run_requests
+    assert load_cursor(result.cursor) == {}
+    assert result.skip_message == "landing/orders 2024-01-01 still changing; waiting"
+    logged = capfd.readouterr().err  # dagster's own handler, not propagated to caplog
+    assert "landing/orders 2024-01-01: files still changing (newest modified" in logged
+    assert "quiet period 3600s); waiting" in logged
+
+
+def test_the_quiet_period_defaults_to_10s_locally_and_0_on_s3():
+    assert load_settings({}).landing_quiet_s == 10
+    s3 = {"PLATFORM_STORAGE": "s3", "PLATFORM_S3_BUCKET": "b"}
+    assert load_settings(s3).landing_quiet_s == 0
+    assert load_settings({**s3, "PLATFORM_LANDING_QUIET_S": "2.5"}).landing_quiet_s == 2.5
+    for bad in ("-1", "nan"):
+        with pytest.raises(ValueError, match="PLATFORM_LANDING_QUIET_S"):
+            load_settings({"PLATFORM_LANDING_QUIET_S": bad})
 
 
 def test_daily_schedule_targets_the_last_complete_day(defs):

@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 from platform_assets.definitions import build_definitions
 from platform_assets.io.delta_location import s3_root, s3_storage_options
 from platform_assets.io.delta_store import DeltaTableStore
+from platform_assets.io.lake import artifact_name
 from platform_assets.launch import launch_job, run_range
 from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
@@ -81,6 +82,11 @@ def delta_store(settings) -> DeltaTableStore:
 def delta_versions(settings) -> dict[str, int]:
     store = delta_store(settings)
     return {table: store.load(table).version() for table in TABLES}
+
+
+def artifact_key(dataset: str, day: str, checksum: str) -> str:
+    """The S3 key of a staged artifact."""
+    return f"{PREFIX}/lake/{dataset}/dt={day}/{artifact_name(checksum)}"
 
 
 def lake_puts(s3, bucket: str) -> dict[str, int]:
@@ -147,9 +153,14 @@ def test_whole_pipeline_on_s3_is_idempotent_and_equals_local(
         *STAGED,
         *(t.replace(".", "/") for t in TABLES),
     }
+    staged = first.filter(pl.col("dataset").str.starts_with("staging/"))
     expected_objects = {
-        f"{PREFIX}/lake/{dataset}/dt={day}/part-00000.parquet" for dataset in STAGED for day in DAYS
+        artifact_key(dataset, day, checksum)
+        for dataset, day, checksum in staged.select(
+            "dataset", "partition", "output_checksum"
+        ).rows()
     }
+    assert len(expected_objects) == len(STAGED) * len(DAYS)
     assert lake_puts(s3, bucket) == dict.fromkeys(expected_objects, 1)
     assert not s3_settings.lake_dir.exists()
     assert read_table(
@@ -183,15 +194,19 @@ def test_whole_pipeline_on_s3_is_idempotent_and_equals_local(
     # one landing object changed: exactly that day recomputed, the others skipped
     change_landing(local_settings, s3, bucket)
     run_jobs(local_settings, local_instance, jobs=["orders_daily_job"])
-    changed = statuses(
-        ledger_rows(s3_settings, run_jobs(s3_settings, instance, ["orders_daily_job"]))
-    )
+    changed_rows = ledger_rows(s3_settings, run_jobs(s3_settings, instance, ["orders_daily_job"]))
+    changed = statuses(changed_rows)
     orders_assets = ["staging/orders", "curated/orders", "marts/daily_orders"]
     for dataset in [*orders_assets, "marts/daily_revenue_by_segment"]:
         for day in DAYS:
             assert changed[(dataset, day)] == ("succeeded" if day == CHANGED else "skipped")
-    staged_changed = f"{PREFIX}/lake/staging/orders/dt={CHANGED}/part-00000.parquet"
-    assert lake_puts(s3, bucket) == {**puts, staged_changed: 2}
+    (checksum,) = changed_rows.filter(
+        (pl.col("dataset") == "staging/orders")
+        & (pl.col("partition") == CHANGED)
+        & (pl.col("status") == "succeeded")
+    )["output_checksum"]
+    # a new artifact beside the old one (kept for rollback), each PUT once
+    assert lake_puts(s3, bucket) == {**puts, artifact_key("staging/orders", CHANGED, checksum): 1}
     after_change = delta_versions(s3_settings)
     assert after_change["curated.customers_daily"] == versions["curated.customers_daily"]
     for table in ["curated.orders", "marts.daily_orders", "marts.daily_revenue_by_segment"]:
@@ -202,7 +217,8 @@ def test_whole_pipeline_on_s3_is_idempotent_and_equals_local(
     forced = ledger_rows(s3_settings, run_jobs(s3_settings, instance, force=True))
     assert set(statuses(forced).values()) == {"succeeded"}
     assert forced["forced"].all()
-    assert all(count >= 2 for count in lake_puts(s3, bucket).values())
+    # the recomputed artifacts are byte-identical: already stored, not PUT again
+    assert lake_puts(s3, bucket) == {**puts, artifact_key("staging/orders", CHANGED, checksum): 1}
     # one overwrite commit per day and job; re-merging identical rows changes nothing (rule 3)
     commits = {"curated.orders": 0, "curated.customers_daily": 3, "marts.daily_orders": 3}
     commits["marts.daily_revenue_by_segment"] = 6  # in both jobs

@@ -8,12 +8,12 @@ Screenshots of each step go to test-output/ui/.
 import datetime as dt
 import re
 
-import duckdb
 import polars as pl
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from platform_assets.sample import SampleSpec, generate
+from platform_assets.warehouse import connect
 from tests.dagster_dev import LOCATION, DagsterDev
 
 pytestmark = pytest.mark.ui
@@ -142,11 +142,8 @@ def expect_backfill_succeeded(page: Page, server: DagsterDev, backfill_id: str) 
 
 
 def warehouse_rows(server: DagsterDev, sql: str, params: list) -> list[tuple]:
-    con = duckdb.connect(str(server.data_dir / "warehouse.duckdb"), read_only=True)
-    try:
+    with connect(server.data_dir / "warehouse.duckdb", read_only=True) as con:
         return con.execute(sql, params).fetchall()
-    finally:
-        con.close()
 
 
 # --- the flow -----------------------------------------------------------------------------
@@ -297,8 +294,10 @@ def test_bad_landing_file_fails_the_blocking_check_and_nothing_is_published(
     assert server.wait_run(run_id, RUN_TIMEOUT_S) == "FAILURE"
     page.goto(f"/runs/{run_id}")
     expect(page.get_by_text("Failure", exact=True).first).to_be_visible(timeout=SLOW_UI_MS)
-    expect(page.get_by_text(re.compile(r"blocking asset check failed")).first).to_be_visible()
-    expect(page.get_by_text("Not executed (2)")).to_be_visible()
+    refusal = re.compile(r"PublicationBlocked: not published in this run: curated/orders")
+    expect(page.get_by_text(refusal).first).to_be_visible()
+    expect(page.get_by_text("Errored (1)")).to_be_visible()  # curated: its only day blocked
+    expect(page.get_by_text("Not executed (1)")).to_be_visible()  # so the mart did not run
     shot("bad-day-run-blocked")
 
     page.goto("/assets/staging/orders?view=checks")
@@ -306,7 +305,7 @@ def test_bad_landing_file_fails_the_blocking_check_and_nothing_is_published(
     for name in set(CHECKS) - {"amount_non_negative"}:
         expect(check_row(page, name)).to_contain_text("Succeeded")
     check_row(page, "amount_non_negative").click()
-    expect(page.get_by_text("This is a blocking asset check")).to_be_visible()
+    expect(page.get_by_text("ERROR: a failing day is not published").first).to_be_visible()
     expect(page.get_by_text(f"{BAD_DAY}: {len(BAD_ORDER_IDS)} of ").first).to_be_visible()
     shot("bad-day-amount-check-failed")
 
@@ -324,7 +323,7 @@ def test_forcing_publication_of_the_bad_day_is_refused(server, flow, page, shot)
     assert server.wait_run(run_id, RUN_TIMEOUT_S) == "FAILURE"
     page.goto(f"/runs/{run_id}")
     expect(page.get_by_text("Failure", exact=True).first).to_be_visible(timeout=SLOW_UI_MS)
-    refusal = page.get_by_text(re.compile(r"PublicationBlocked: not publishing")).first
+    refusal = page.get_by_text(re.compile(r"PublicationBlocked: not published")).first
     expect(refusal).to_be_visible()
     shot("forced-publication-refused")
 

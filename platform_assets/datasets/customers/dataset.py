@@ -77,7 +77,6 @@ CUSTOMERS = DatasetSpec(
     staging_description="The day's customer snapshot, typed and validated; one row per customer.",
     checks=CHECKS,
     audit=audit_day,
-    publishes=["curated/customers_daily", "marts/daily_revenue_by_segment"],
 )
 landing_customers = landing_source(CUSTOMERS)
 staging_customers = staging_of(CUSTOMERS)

@@ -37,7 +37,6 @@ ORDERS = DatasetSpec(
     ),
     checks=checks.CHECKS,
     audit=checks.audit_partition,
-    publishes=["curated/orders", "marts/daily_orders", "marts/daily_revenue_by_segment"],
 )
 
 landing_orders = landing_source(ORDERS)
@@ -111,7 +110,6 @@ DAILY_ORDERS = Mart(
     ),
     input_checksums=order_day_checksums,
     build=build_daily_orders,
-    gated_by=[ORDERS.staging_dataset],
     reads=[schema.CURATED_TABLE],
 )
 marts_daily_orders = mart_asset(DAILY_ORDERS)

@@ -1,0 +1,87 @@
+"""Staged artifacts: immutable and content-addressed, collected after retention, rolled back."""
+
+import datetime as dt
+import os
+
+import dagster as dg
+import pytest
+
+from platform_assets.artifacts import artifact_states, rollback, staged_assets
+from platform_assets.io.lake import artifact_name
+from platform_assets.launch import launch_job
+from platform_assets.ledger import Ledger
+from platform_assets.resources import artifact_folder
+from tests.conftest import read_table
+from tests.test_customers import change_segment
+
+CUSTOMERS = dg.AssetKey(["staging", "customers"])
+DAY = "2024-01-02"
+
+
+@pytest.fixture
+def two_versions(settings, defs, sample_days):
+    """A customer snapshot published, changed and published again."""
+    keys = sample_days(days=3, orders_per_day=50)
+    with dg.instance_for_test() as instance:
+        assert launch_job("customers_daily_job", keys, instance, definitions=defs).success
+        first = read_table(settings, "SELECT * FROM curated.customers_daily ORDER BY ALL")
+        change_segment(settings, DAY, "enterprise")
+        assert launch_job("customers_daily_job", keys, instance, definitions=defs).success
+        yield instance, first
+
+
+def stores(defs):
+    return Ledger(defs.resources["warehouse"]), defs.resources["lake"].store()
+
+
+def test_a_changed_day_gets_a_new_artifact_beside_the_old_one(settings, defs, two_versions):
+    ledger, lake = stores(defs)
+    states = artifact_states(lake, ledger, CUSTOMERS, DAY)
+    assert [(s.current, s.recorded) for s in states] == [(True, True), (False, True)]
+    assert states[1].superseded_at is not None
+    for state in states:  # named by the checksum of their bytes
+        path = settings.lake_dir / artifact_folder(CUSTOMERS, DAY) / artifact_name(state.checksum)
+        assert path.exists()
+    assert len(artifact_states(lake, ledger, CUSTOMERS, "2024-01-01")) == 1
+    assert CUSTOMERS in staged_assets(defs)
+
+
+def test_collection_keeps_the_current_artifact_and_young_orphans(settings, defs, two_versions):
+    ledger, lake = stores(defs)
+    folder = settings.lake_dir / artifact_folder(CUSTOMERS, DAY)
+    young, old = folder / ("a" * 32 + ".parquet"), folder / ("b" * 32 + ".parquet")
+    young.write_bytes(b"written by a run still in flight")
+    old.write_bytes(b"left by a crashed run")
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=30)).timestamp()
+    os.utime(old, (long_ago, long_ago))
+    now = dt.datetime.now(dt.UTC)
+
+    week = [
+        s
+        for s in artifact_states(lake, ledger, CUSTOMERS, DAY)
+        if s.collectable(now, dt.timedelta(days=7))
+    ]
+    assert [s.checksum for s in week] == ["xxh3:" + "b" * 32]  # superseded minutes ago: kept
+    later = now + dt.timedelta(days=8)
+    gone = [
+        s
+        for s in artifact_states(lake, ledger, CUSTOMERS, DAY)
+        if s.collectable(later, dt.timedelta(days=7))
+    ]
+    assert {s.current for s in gone} == {False}
+    assert len(gone) == 3  # the superseded artifact and both orphans, not the current one
+
+
+def test_rollback_republishes_the_previous_snapshot(settings, defs, two_versions):
+    instance, first = two_versions
+    ledger, lake = stores(defs)
+    before = artifact_states(lake, ledger, CUSTOMERS, DAY)
+    restored = rollback(ledger, lake, CUSTOMERS, DAY)
+    assert restored == before[1].checksum
+    publishing = [dg.AssetKey(["curated", "customers_daily"])]
+    launch = launch_job("customers_daily_job", [DAY], instance, definitions=defs, assets=publishing)
+    assert launch.success
+    now = read_table(settings, "SELECT * FROM curated.customers_daily ORDER BY ALL")
+    assert now.equals(first)
+    with pytest.raises(SystemExit, match="never staged"):
+        rollback(ledger, lake, CUSTOMERS, "2023-12-31")
