@@ -42,10 +42,12 @@ class ArtifactState:
     current: bool
     superseded_at: dt.datetime | None
     recorded: bool
+    published: bool = False
 
     def collectable(self, now: dt.datetime, retention: dt.timedelta) -> bool:
-        """Whether garbage collection may delete it."""
-        if self.current:
+        """Whether garbage collection may delete it (never the current one, nor one that a
+        publication below still holds: a correction recomputes from it)."""
+        if self.current or self.published:
             return False
         since = self.superseded_at if self.recorded else self.written_at
         return since is not None and since < now - retention
@@ -63,6 +65,7 @@ def artifact_states(
         if older.output_checksum != newer.output_checksum:
             superseded.setdefault(older.output_checksum, newer.completed_at)
     recorded = {version.output_checksum for version in history}
+    held = ledger.published_inputs(partition)
     stored = lake.artifacts(artifact_folder(asset_key, partition))
     return sorted(
         (
@@ -74,6 +77,7 @@ def artifact_states(
                 checksum == current,
                 superseded.get(checksum),
                 checksum in recorded,
+                checksum in held,
             )
             for checksum, written in stored.items()
         ),
@@ -159,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.command == "list":
                     role = "current" if state.current else "superseded"
                     role = role if state.recorded else "unrecorded"
+                    role += ", published" if state.published else ""
                     print(f"{dataset} {day} {state.checksum} {role} written {state.written_at}")
                 elif state.collectable(now, retention):
                     print(

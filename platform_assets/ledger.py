@@ -337,6 +337,17 @@ class Ledger:
             )
         return [PublishedVersion(*row) for row in rows]
 
+    def published_inputs(self, partition: str) -> set[str]:
+        """The input checksums of every dataset's current publication of ``partition``."""
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT DISTINCT ON (dataset) dataset, input_checksum FROM platform.pipeline_runs "
+                "WHERE partition = ? AND status = 'succeeded' "
+                "ORDER BY dataset, completed_at DESC, run_id DESC",
+                [partition],
+            )
+        return {checksum for _, checksum in rows if checksum}
+
     def partitions(self, dataset: str) -> list[str]:
         """The partitions of ``dataset`` that were ever published, in order."""
         with _ledger(self.warehouse) as con:
@@ -367,12 +378,24 @@ class Ledger:
                 note=note,
             )
 
+    def changed_days_of_runs(self, run_ids: list[str]) -> set[str]:
+        """The business days the given runs' merges changed (or set out to change)."""
+        with _ledger(self.warehouse) as con:
+            rows = con.query(
+                "SELECT changed_days FROM platform.pipeline_runs WHERE changed_days IS NOT NULL "
+                "AND run_id IN (SELECT unnest(?::VARCHAR[]))",
+                [run_ids],
+            )
+        return {day for (days,) in rows for day in days.split(",") if day}
+
     def run_failures(self, run_id: str) -> list[tuple[str, str, str]]:
-        """(dataset, partition, error) of the run's attempts that ended failed, in order."""
+        """(dataset, partition, error) of the run's attempts that ended without publishing:
+        failed, or superseded (a newer input was current; a rerun publishes it)."""
         with _ledger(self.warehouse) as con:
             return con.query(
                 "SELECT dataset, partition, coalesce(error, '') FROM platform.pipeline_runs "
-                "WHERE run_id = ? AND status = 'failed' ORDER BY partition, dataset, attempt",
+                "WHERE run_id = ? AND status IN ('failed', 'superseded') "
+                "ORDER BY partition, dataset, attempt",
                 [run_id],
             )
 
@@ -453,6 +476,12 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 def _mark(completed_at: dt.datetime, run_id: str) -> str:
     """The cursor of changed_days_after: ``<UTC time, microseconds>Z|<run id>``, sortable."""
     return f"{completed_at.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%S.%fZ}|{run_id}"
+
+
+def rewind(mark: str, by: dt.timedelta) -> str:
+    """A cursor ``by`` earlier than ``mark`` (an empty mark stays empty: read everything)."""
+    at, _ = _parse_mark(mark)
+    return _mark(at - by, "") if at > _EPOCH + by else ""
 
 
 def _parse_mark(mark: str) -> tuple[dt.datetime, str]:

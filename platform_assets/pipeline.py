@@ -37,7 +37,7 @@ from platform_assets.partitions import (
     validate_partition_key,
 )
 from platform_assets.planner import PlanInputs, register_inputs, upstream_checksums
-from platform_assets.publisher import Publication, upstream_artifacts
+from platform_assets.publisher import Publication, Recompute, upstream_artifacts
 from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import (
     LakeResource,
@@ -307,6 +307,42 @@ def drift_result(
     )
 
 
+def keyed_recompute(
+    ledger: Ledger,
+    lake: LakeResource,
+    staging_key: dg.AssetKey,
+    dataset: str,
+    publish: Publish,
+    artifacts: dict[str, str],
+) -> Callable[[str], Recompute | None]:
+    """The keyed recompute of a current-state table for a partition published before.
+
+    When day ``d``'s artifact replaces the one the table holds for it (a corrected
+    or withdrawn delivery, a forced run, a code change), the keys it contributed
+    before and after are recomputed from every day's current published artifact
+    (the new one for ``d``) with the same total order, so a withdrawn event
+    disappears and the result is what a rebuild would give. Called in the write's
+    transaction, so "every day's current artifact" is the ledger's state at commit.
+    """
+    key_columns = publish.business_key or []
+
+    def recompute(day: str) -> Recompute | None:
+        held = ledger.published(dataset, ledger.partitions(dataset))
+        old = held.get(day)
+        if old is None:
+            return None  # a first publication: the newer-wins merge is the same
+        sources = {d: v.input_checksum for d, v in held.items() if v is not None and d != day}
+        new = lake.read(staging_key, {day: artifacts[day]})[day]
+        before = lake.read(staging_key, {day: old.input_checksum})[day]
+        keys = pl.concat([before.select(key_columns), new.select(key_columns)]).unique()
+        rows = [new.join(keys, on=key_columns, how="semi")]
+        for frame in lake.read(staging_key, sources).values():
+            rows.append(frame.join(keys, on=key_columns, how="semi"))
+        return Recompute(publish.transform(pl.concat(rows)), keys)
+
+    return recompute
+
+
 def gate_problems(
     warehouse: WarehouseResource, staged_dataset: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
@@ -383,6 +419,10 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
             )
 
         publication = Publication(attempts=plan.attempts, precondition=still_current)
+        if publish.strategy is WriteStrategy.MERGE_UPSERT:
+            publication.recompute = keyed_recompute(
+                ledger, lake, spec.staging_key, dataset, publish, artifacts
+            )
         try:
             frames = lake.read(spec.staging_key, {key: artifacts[key] for key in plan.todo})
             for key, frame in frames.items():

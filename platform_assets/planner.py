@@ -75,6 +75,11 @@ def register_inputs(key: dg.AssetKey, inputs: PlanInputs) -> None:
     _INPUTS[key] = inputs
 
 
+def across_days(keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+    """Those of ``keys`` whose days may change with any upstream day (marts), in order."""
+    return sorted(key for key in keys if key in _INPUTS and not _INPUTS[key].same_day)
+
+
 @dataclass
 class AssetPlan:
     """One asset's decision: the partitions to compute and the unchanged ones."""

@@ -47,6 +47,17 @@ from platform_assets.ledger import (
 Precondition = Callable[[str], str | None]
 
 
+@dataclass(frozen=True)
+class Recompute:
+    """The recomputed rows of the keys a changed partition touches (old and new).
+
+    ``rows`` replace exactly the rows of ``keys``; a key without a row is deleted.
+    """
+
+    rows: pl.DataFrame
+    keys: pl.DataFrame
+
+
 class UpstreamNotPublished(RuntimeError):
     """A downstream partition was requested before its upstream partition was published."""
 
@@ -81,7 +92,10 @@ class Publication:
     ``precondition(partition)`` is checked in the write's transaction; a text is
     the reason the partition's input is no longer current (it is then recorded
     as superseded and not written). ``outcomes`` are the check outcomes of
-    staged partitions, recorded with the artifact they evaluated.
+    staged partitions, recorded with the artifact they evaluated. ``recompute``
+    (current-state tables): called in the write's transaction, the keyed
+    recompute of a partition that replaces an earlier version of itself (None
+    for a first publication, which the newer-wins merge handles).
     """
 
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -89,6 +103,7 @@ class Publication:
     rows_in: dict[str, int] = field(default_factory=dict)
     precondition: Precondition | None = None
     outcomes: dict[str, list[CheckOutcome]] = field(default_factory=dict)
+    recompute: Callable[[str], Recompute | None] | None = None
 
     @property
     def skipped(self) -> bool:

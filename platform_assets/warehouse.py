@@ -15,7 +15,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-_LOCK_MARKERS = ("could not set lock", "conflicting lock")
+# Another process holds the file, or is creating it right now (a new file's header is
+# written just after the file appears: several first writers at once see it half-made).
+_LOCK_MARKERS = ("could not set lock", "conflicting lock", "not a valid duckdb database file")
 _jitter = random.Random()
 
 

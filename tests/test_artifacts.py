@@ -85,3 +85,16 @@ def test_rollback_republishes_the_previous_snapshot(settings, defs, two_versions
     assert now.equals(first)
     with pytest.raises(SystemExit, match="never staged"):
         rollback(ledger, lake, CUSTOMERS, "2023-12-31")
+
+
+def test_an_artifact_a_publication_still_holds_is_never_collected(settings, defs, sample_days):
+    keys = sample_days(days=3, orders_per_day=50)
+    with dg.instance_for_test() as instance:
+        assert launch_job("customers_daily_job", keys, instance, definitions=defs).success
+        change_segment(settings, DAY, "vip")  # fails segment_allowed: curated keeps the old one
+        assert not launch_job("customers_daily_job", keys, instance, definitions=defs).success
+    ledger, lake = stores(defs)
+    states = artifact_states(lake, ledger, CUSTOMERS, DAY)
+    assert [(s.current, s.published) for s in states] == [(True, False), (False, True)]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    assert not [s for s in states if s.collectable(later, dt.timedelta(days=7))]

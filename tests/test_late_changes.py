@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from platform_assets.ledger import Ledger
 from tests.conftest import read_table
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
@@ -218,3 +219,26 @@ def test_replaying_all_days_in_reverse_gives_the_same_marts(
     for request in late_sensor():
         run_marts(request)
     assert_frame_equal(marts(settings), settled)
+
+
+def test_a_merge_recorded_late_under_an_earlier_time_is_still_read(settings, defs):
+    """On a shared ledger a row stamped earlier can commit after one the cursor passed."""
+    import datetime as dt
+
+    from platform_assets.automation.late_changes import ChangesCursor, pending_changes
+    from tests.test_utc import insert_merge
+
+    warehouse = defs.resources["warehouse"]
+    instance = dg.DagsterInstance.ephemeral()
+    Ledger(warehouse).changed_days_after("curated/orders", "")  # creates the ledger table
+    now = dt.datetime.now(dt.UTC)
+    with warehouse.metadata_db() as con:
+        insert_merge(con, "run-late-commit-b", now)
+    changes, cursor = pending_changes(instance, warehouse, "curated/orders", ChangesCursor())
+    assert changes == {"2024-11-02": {"2024-11-03"}}
+    with warehouse.metadata_db() as con:  # stamped a minute earlier, committed now
+        insert_merge(con, "run-late-commit-a", now - dt.timedelta(minutes=1))
+    changes, cursor = pending_changes(instance, warehouse, "curated/orders", cursor)
+    assert changes == {"2024-11-02": {"2024-11-03"}}  # read, though before the cursor
+    again, _ = pending_changes(instance, warehouse, "curated/orders", cursor)
+    assert again == {}  # and counted once

@@ -155,6 +155,11 @@ def test_a_tampered_artifact_is_refused(settings, defs, instance):
     assert not result.success
     status, error = ledger_rows(settings, result.run_id)[("curated/orders", "2024-01-01")]
     assert status == "failed" and ArtifactMismatch.__name__ in error
+    assert "force a run" in error
+    forced = run_orders(defs, instance, "2024-01-01", tags={"platform/force": "true"})
+    assert forced.success  # restaging rewrites the damaged artifact under its own name
+    assert orders(settings) == {1, 2}
+    assert run_orders(defs, instance, "2024-01-01").success
 
 
 def test_one_bad_day_in_a_range_blocks_that_day_only(settings, defs, instance):

@@ -22,6 +22,7 @@ class DayState:
 
     stat: str
     checksum: str
+    changes: int = 1  # how many content changes were requested for the day (run key suffix)
 
 
 def load_cursor(raw: str | None) -> dict[str, DayState]:
@@ -34,6 +35,9 @@ def load_cursor(raw: str | None) -> dict[str, DayState]:
 def dump_cursor(states: dict[str, DayState]) -> str:
     """Serialize the cursor deterministically."""
     return json.dumps(
-        {day: {"stat": s.stat, "checksum": s.checksum} for day, s in sorted(states.items())},
+        {
+            day: {"stat": s.stat, "checksum": s.checksum, "changes": s.changes}
+            for day, s in sorted(states.items())
+        },
         separators=(",", ":"),
     )

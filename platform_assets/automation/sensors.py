@@ -24,10 +24,15 @@ def changed_days(
 
     A day whose newest file was modified less than ``quiet_s`` before ``now`` (UTC) is
     neither requested nor recorded in the cursor: a tick after it went quiet takes it.
+    A day seen before whose folder is gone was withdrawn: it is requested (checksum
+    ``empty``), so its contributions are retracted.
     """
     store = landing.store()
     requests, next_cursor, waiting = [], dict(cursor), {}
-    for day, files in store.files_by_day(dataset).items():
+    listed = store.files_by_day(dataset)
+    for day in cursor.keys() - listed.keys():  # a withdrawn day: its folder is gone
+        listed[day] = []
+    for day, files in sorted(listed.items()):
         if day not in valid_keys:
             continue
         stat = store.change_signature(files)
@@ -40,8 +45,10 @@ def changed_days(
                 waiting[day] = age
                 continue
         checksum = store.fingerprint(files)
-        next_cursor[day] = DayState(stat, checksum)
-        if not seen or seen.checksum != checksum:
+        changed = not seen or seen.checksum != checksum
+        changes = (seen.changes if seen else 0) + (1 if changed else 0)
+        next_cursor[day] = DayState(stat, checksum, changes)
+        if changed:
             requests.append((day, checksum))
     return requests, next_cursor, waiting
 
@@ -70,8 +77,8 @@ def build_landing_sensor(
         description=(
             f"Watches landing/{dataset}/dt=YYYY-MM-DD/ every {interval_s}s and launches "
             f"{job.name} for each day whose files changed (content checksum) and then stayed "
-            f"unmodified for {quiet_s:g}s, with run key '<day>:<checksum>' so the same change "
-            "never runs twice."
+            f"unmodified for {quiet_s:g}s, with run key '<day>:<checksum>[:<n-th change>]' so "
+            "the same change never runs twice."
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
@@ -88,8 +95,11 @@ def build_landing_sensor(
             )
         for day, checksum in requests:
             context.log.info(f"landing/{dataset} {day} changed: {checksum}")
+            changes = next_cursor[day].changes
             yield dg.RunRequest(
-                run_key=f"{day}:{checksum}",
+                # the day's n-th change: a day that goes back to earlier files (A -> B -> A)
+                # gets a new key, which the daemon does not drop as already launched
+                run_key=f"{day}:{checksum}" if changes == 1 else f"{day}:{checksum}:{changes}",
                 partition_key=day,
                 tags={"platform/trigger": "landing_sensor", "platform/input_checksum": checksum},
             )

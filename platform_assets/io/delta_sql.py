@@ -48,3 +48,12 @@ def newer(columns: list[str]) -> str:
     :func:`platform_assets.io.strategies.newer_condition`, the DuckDB path's total order.
     """
     return newer_condition(columns, SOURCE, TARGET, quote)
+
+
+def differs(columns: list[str]) -> str:
+    """Some of ``columns`` differ between source and target (NULLs compared as values)."""
+    if not columns:
+        return "FALSE"
+    return " OR ".join(
+        f"({SOURCE}.{quote(c)} IS DISTINCT FROM {TARGET}.{quote(c)})" for c in columns
+    )

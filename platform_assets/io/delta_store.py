@@ -29,16 +29,25 @@ from platform_assets.io.delta_schema import conform, delta_fields, spelled_as
 from platform_assets.io.delta_sql import (
     SOURCE,
     TARGET,
+    differs,
     key_match,
     newer,
     validate_date,
     window_predicate,
 )
-from platform_assets.io.strategies import WriteResult, check_merge_input, check_window
+from platform_assets.io.strategies import (
+    WriteResult,
+    check_merge_input,
+    check_replace_input,
+    check_window,
+)
 from platform_assets.settings import Settings
 
 _BACKOFF_S = 0.05
 _jitter = random.Random()
+
+
+_PRESENT = "_platform_present"
 
 
 def in_window(column: str, start: dt.date, end: dt.date) -> pl.Expr:
@@ -177,6 +186,53 @@ class DeltaTableStore:
             )
             changed = metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
             return WriteResult(frame.height, 0, changed, added)
+
+        return self._retrying(attempt)
+
+    def replace_keys(
+        self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
+    ) -> WriteResult:
+        """Replace the rows of ``keys`` by ``frame`` in one commit (absent keys deleted).
+
+        One ``MERGE`` whose source is every replaced key, flagged with whether it has
+        a row in ``frame``: matched and flagged -> update, matched and not -> delete,
+        not matched and flagged -> insert.
+        """
+        check_replace_input(table, frame, key, keys)
+
+        def attempt() -> WriteResult:
+            current = self.load(table)
+            if current is None:
+                self._create(table, frame, None)
+                return WriteResult(frame.height, 0, frame.height, [])
+            data, added = conform(table, frame, current.schema())
+            if added:
+                current.alter.add_columns(delta_fields(data, added))
+            names = spelled_as(data.columns, key)
+            wanted = keys.select(key).unique().rename(dict(zip(key, names, strict=True)))
+            source = wanted.join(
+                data.with_columns(pl.lit(True).alias(_PRESENT)), on=names, how="left"
+            ).with_columns(pl.col(_PRESENT).fill_null(False))
+            present = f"{SOURCE}.{_PRESENT}"
+            values = [c for c in data.columns if c not in names]
+            metrics = (
+                current.merge(
+                    source.to_arrow(),
+                    predicate=key_match(names),
+                    source_alias=SOURCE,
+                    target_alias=TARGET,
+                )
+                # only rows that really change: replaying the same state commits nothing
+                .when_matched_update_all(
+                    predicate=f"{present} AND ({differs(values)})", except_cols=[_PRESENT]
+                )
+                .when_matched_delete(predicate=f"NOT {present}")
+                .when_not_matched_insert_all(predicate=present, except_cols=[_PRESENT])
+                .execute()
+            )
+            deleted = metrics["num_target_rows_deleted"]
+            changed = metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
+            return WriteResult(frame.height, deleted, changed, added)
 
         return self._retrying(attempt)
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from platform_assets.io.delta_duckdb import delta_views
 from platform_assets.io.delta_store import DeltaTableStore, in_window
-from platform_assets.io.merge_impact import changed_days
+from platform_assets.io.merge_impact import changed_days, key_days
 from platform_assets.io.strategies import WriteResult
 from platform_assets.io.table_store import Window
 
@@ -52,6 +52,19 @@ class DeltaTables:
     ) -> WriteResult:
         """Delta ``MERGE`` in one commit (a new column in a commit of its own before it)."""
         return self.store.merge_upsert(table, frame, key, order_by)
+
+    def replace_keys(
+        self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
+    ) -> WriteResult:
+        """One Delta ``MERGE`` deleting, updating and inserting the keys' rows."""
+        return self.store.replace_keys(table, frame, key, keys)
+
+    def key_days(
+        self, table: str, key: list[str], keys: pl.DataFrame, day_column: str
+    ) -> list[dt.date]:
+        """:func:`merge_impact.key_days` of the table's latest snapshot."""
+        with delta_views(self.store, [table]) as con:
+            return key_days(con, table, key, keys, day_column)
 
     def changed_days(
         self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str], day_column: str

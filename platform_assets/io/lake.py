@@ -128,13 +128,15 @@ class LocalLake:
     def write_artifact(self, folder: str, frame: pl.DataFrame) -> str:
         """Write to a temporary sibling, fsync, and rename it to its checksum's name.
 
-        An artifact that already exists has the same bytes (its name is their
-        checksum): renaming over it changes nothing a reader could see.
+        An artifact that already exists with the right bytes is kept (renaming over it
+        would change nothing a reader could see); one whose bytes were damaged is
+        replaced, so restaging (a forced run) repairs it.
         """
         data = parquet_bytes(frame)
         checksum = bytes_checksum(data)
         path = self._path(f"{folder}/{artifact_name(checksum)}")
-        if path.exists():
+        if path.exists() and file_checksum(path) == checksum:
+            os.utime(path)  # written again now: garbage collection counts from here
             return checksum
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")

@@ -76,14 +76,22 @@ class S3Lake:
         return True
 
     def write_artifact(self, folder: str, frame: pl.DataFrame) -> str:
-        """PUT ``frame`` as ``<folder>/<checksum>.parquet``; an existing one has these bytes."""
+        """PUT ``frame`` as ``<folder>/<checksum>.parquet`` unless it is there intact already."""
         data = parquet_bytes(frame)
         checksum = bytes_checksum(data)
         relpath = f"{folder}/{artifact_name(checksum)}"
-        if not self.exists(relpath):
+        if not self._holds(relpath, checksum):
             with naming_s3_errors("PutObject", self.uri(relpath)):
                 self.client.put_object(Bucket=self.bucket, Key=self._key(relpath), Body=data)
         return checksum
+
+    def _holds(self, relpath: str, checksum: str) -> bool:
+        """Whether the object exists with exactly the bytes ``checksum`` names."""
+        if not self.exists(relpath):
+            return False
+        with naming_s3_errors("GetObject", self.uri(relpath)):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(relpath))["Body"]
+            return bytes_checksum(body.read()) == checksum
 
     def read_artifact(self, folder: str, checksum: str) -> pl.DataFrame:
         """GET the artifact, verify its bytes against ``checksum``, parse them."""

@@ -15,6 +15,7 @@ warehouse resource either way.
 """
 
 import datetime as dt
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
@@ -24,6 +25,7 @@ from platform_assets.io.lake import artifact_name
 from platform_assets.io.metadata import frame_metadata
 from platform_assets.io.strategies import WriteResult, WriteStrategy
 from platform_assets.io.table_fingerprint import daily_slice_checksums
+from platform_assets.io.table_store import TableStore
 from platform_assets.ledger import Ledger
 from platform_assets.partitions import validate_partition_key
 from platform_assets.publisher import DayWrite, Publication, Publisher
@@ -166,14 +168,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     with tables.query([table]) as con:  # inside the write's transaction
                         checksum = daily_slice_checksums(con, table, column, [day])[day]
                 else:
-                    order_by, business_key = meta[ORDER_BY].split(","), meta[KEY].split(",")
-                    if IMPACT_DAY in meta:
-                        impact = tables.changed_days(
-                            table, frame, business_key, order_by, meta[IMPACT_DAY]
-                        )
-                        days = [day.isoformat() for day in impact]
+                    merge, days = merge_day(tables, meta, obj, key, frame)
+                    if days is not None:  # before the write: a lost record still names them
                         publisher.ledger.record_changed_days(obj.attempts[key], days)
-                    result = tables.merge_upsert(table, frame, business_key, order_by)
+                    result = merge()
                     rows = result.rows_changed
                 results[key] = result
                 return DayWrite(rows_written=rows, output_checksum=checksum, changed_days=days)
@@ -209,6 +207,33 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         """Not used: marts read the published tables through the table store."""
         raise NotImplementedError("published tables are read through the table store")
+
+
+def merge_day(
+    tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
+) -> tuple[Callable[[], WriteResult], list[str] | None]:
+    """How one partition is merged into a current-state table, and the days it changes.
+
+    A partition published before is a correction: its keys (old and new) are
+    recomputed from every current artifact and replaced; a first publication is
+    the newer-wins merge. Returns the write (not yet run) and the business days
+    it changes, from the old and new rows, so they are known before the write.
+    """
+    business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
+    table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
+    redo = obj.recompute(key) if obj.recompute else None
+    if redo is None:
+        days = None
+        if day_column:
+            impact = tables.changed_days(table, frame, business_key, order_by, day_column)
+            days = [day.isoformat() for day in impact]
+        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days
+    days = None
+    if day_column:
+        old = tables.key_days(table, business_key, redo.keys, day_column)
+        new = redo.rows.get_column(day_column).cast(pl.Date).drop_nulls().unique().to_list()
+        days = sorted({d.isoformat() for d in [*old, *new]})
+    return (lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)), days
 
 
 def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:

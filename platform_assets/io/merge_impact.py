@@ -53,3 +53,26 @@ def changed_days(
     finally:
         con.unregister(_INCOMING)
     return [row[0] for row in rows]
+
+
+def key_days(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key: list[str],
+    keys: pl.DataFrame,
+    day_column: str,
+) -> list[dt.date]:
+    """Business days (by ``day_column``) of the table's current rows of ``keys``."""
+    if keys.is_empty() or not existing_columns(con, table):
+        return []
+    on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
+    day = quote_ident(day_column)
+    con.register(_INCOMING, keys.select(key).unique().to_arrow())
+    try:
+        rows = con.execute(
+            f"SELECT DISTINCT CAST(t.{day} AS DATE) FROM {qualified(table)} AS t "  # noqa: S608
+            f"JOIN {_INCOMING} AS s ON {on} WHERE t.{day} IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.unregister(_INCOMING)
+    return [row[0] for row in rows]

@@ -2,7 +2,9 @@
 
 ``overwrite_partition`` replaces the rows of a partition window (daily
 snapshots, marts); ``merge_upsert`` merges CDC rows into a current-state table
-where an incoming row wins only if it is newer by its ordering columns.
+where an incoming row wins only if it is newer by its ordering columns;
+``replace_keys`` replaces the rows of some keys by their recomputed state (a
+correction: keys whose rows disappear are deleted).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from platform_assets.io.table_schema import ensure_table, existing_columns
 from platform_assets.warehouse import qualified, quote_ident, transaction
 
 _INCOMING = "platform_incoming"
+_REPLACED = "platform_replaced_keys"
 _T = TypeVar("_T")
 
 
@@ -177,6 +180,54 @@ def merge_upsert(
             "WHEN NOT MATCHED THEN INSERT BY NAME"
         ).fetchone()[0]
         return WriteResult(frame.height, 0, changed, added)
+
+    return _transaction(con, frame, body)
+
+
+def check_replace_input(
+    table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
+) -> None:
+    """Refuse a key replacement whose rows are not unique, have NULL keys, or fall outside
+    the keys being replaced."""
+    if not key:
+        raise ValueError(f"{table}: replacing keys needs a business key")
+    _require_columns(table, frame, key, "key")
+    if frame.filter(pl.any_horizontal(pl.col(key).is_null())).height:
+        raise ValueError(f"{table}: replacement rows with a NULL key {key}")
+    if frame.select(key).is_duplicated().any():
+        raise ValueError(f"{table}: replacement rows have duplicate keys on {key}")
+    outside = frame.select(key).join(keys.select(key), on=key, how="anti")
+    if outside.height:
+        raise ValueError(f"{table}: {outside.height} replacement row(s) outside the keys replaced")
+
+
+def replace_keys(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    key: list[str],
+    keys: pl.DataFrame,
+) -> WriteResult:
+    """Replace the rows of ``keys`` by ``frame`` (a key of ``keys`` absent from ``frame`` is
+    deleted), in one transaction: the keyed recompute of a correction."""
+    check_replace_input(table, frame, key, keys)
+    names = ", ".join(quote_ident(c) for c in frame.columns)
+    on = " AND ".join(f"t.{quote_ident(k)} = r.{quote_ident(k)}" for k in key)
+
+    def body() -> WriteResult:
+        added = ensure_table(con, table, frame.schema)
+        con.register(_REPLACED, keys.select(key).unique().to_arrow())
+        try:
+            deleted = con.execute(
+                f"DELETE FROM {qualified(table)} AS t "  # noqa: S608
+                f"WHERE EXISTS (SELECT 1 FROM {_REPLACED} AS r WHERE {on})"
+            ).fetchone()[0]
+        finally:
+            con.unregister(_REPLACED)
+        con.execute(
+            f"INSERT INTO {qualified(table)} BY NAME SELECT {names} FROM {_INCOMING}"  # noqa: S608
+        )
+        return WriteResult(frame.height, deleted, frame.height, added)
 
     return _transaction(con, frame, body)
 

@@ -51,6 +51,16 @@ class TableStore(Protocol):
     ) -> WriteResult:
         """Merge ``frame`` on ``key``; a row wins only if newer by ``order_by`` (rule 3)."""
 
+    def replace_keys(
+        self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
+    ) -> WriteResult:
+        """Replace the rows of ``keys`` by ``frame`` atomically (absent keys are deleted)."""
+
+    def key_days(
+        self, table: str, key: list[str], keys: pl.DataFrame, day_column: str
+    ) -> list[dt.date]:
+        """Days (by ``day_column``) of the table's current rows of ``keys``."""
+
     def changed_days(
         self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str], day_column: str
     ) -> list[dt.date]:
@@ -121,6 +131,20 @@ class WarehouseTables:
         """``MERGE INTO`` in one DuckDB transaction."""
         with self.warehouse.connect() as con:
             return strategies.merge_upsert(con, table, frame, key, order_by)
+
+    def replace_keys(
+        self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
+    ) -> WriteResult:
+        """Delete the keys and insert their rows in one DuckDB transaction."""
+        with self.warehouse.connect() as con:
+            return strategies.replace_keys(con, table, frame, key, keys)
+
+    def key_days(
+        self, table: str, key: list[str], keys: pl.DataFrame, day_column: str
+    ) -> list[dt.date]:
+        """:func:`merge_impact.key_days` of the table as it is now."""
+        with self.warehouse.connect() as con:
+            return merge_impact.key_days(con, table, key, keys, day_column)
 
     def changed_days(
         self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str], day_column: str

@@ -97,7 +97,28 @@ def test_changed_file_gives_one_new_request_with_new_run_key(settings, evaluate)
     assert [r.partition_key for r in requests] == ["2024-01-02"]
     old_key = next(r.run_key for r in first if r.partition_key == "2024-01-02")
     assert requests[0].run_key != old_key
-    assert load_cursor(advanced)["2024-01-02"].checksum == requests[0].run_key.split(":", 1)[1]
+    checksum = requests[0].tags["platform/input_checksum"]
+    assert load_cursor(advanced)["2024-01-02"].checksum == checksum
+    assert requests[0].run_key == f"2024-01-02:{checksum}:2"  # the day's second change
+
+
+def test_a_day_that_goes_back_to_earlier_files_is_requested_again(settings, evaluate):
+    generate(SampleSpec(START, 1, 50, 1), settings.data_dir)
+    modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    target = sorted(day_folder(settings, "2024-01-01").glob("*.csv"))[0]
+    original = target.read_bytes()
+    first, cursor = evaluate(None)
+    target.write_bytes(
+        original + b"I,1,5,5,placed,1.00,USD,2024-01-01 01:00:00,2024-01-01 01:00:00\n"
+    )
+    modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=40))
+    second, cursor = evaluate(cursor)
+    target.write_bytes(original)  # the correction is withdrawn: A -> B -> A
+    modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30))
+    third, _ = evaluate(cursor)
+    keys = [r.run_key for r in first + second + third]
+    assert len(keys) == 3 and len(set(keys)) == 3  # the daemon would drop a repeated key
+    assert third[0].tags["platform/input_checksum"] == first[0].tags["platform/input_checksum"]
 
 
 def test_added_day_gives_a_request_for_that_day_only(settings, evaluate):

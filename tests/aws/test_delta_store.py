@@ -26,7 +26,12 @@ from polars.testing import assert_frame_equal
 from platform_assets.io.delta_duckdb import delta_daily_checksums, delta_views
 from platform_assets.io.delta_sql import window_predicate
 from platform_assets.io.delta_store import DeltaTableStore, in_window
-from platform_assets.io.strategies import PartitionWindowError, merge_upsert, overwrite_partition
+from platform_assets.io.strategies import (
+    PartitionWindowError,
+    merge_upsert,
+    overwrite_partition,
+    replace_keys,
+)
 from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.io.table_schema import SchemaDriftError
 from platform_assets.settings import load_settings
@@ -201,6 +206,29 @@ def test_merge_equals_the_duckdb_path_in_any_replay_order(store, tmp_path):
     reverse, _ = delta_merged(store, batches[::-1], table=REPLAY)
     assert_frame_equal(reverse, expected)
     assert_frame_equal(duckdb_merged(tmp_path / "reverse.duckdb", batches[::-1])[0], expected)
+
+
+def test_replacing_keys_equals_the_duckdb_path(store, tmp_path):
+    """The keyed recompute of a correction: present keys updated or inserted, absent deleted."""
+    base = cdc_batches(seed=11, batches=1)[0]
+    keys = base.select(CURRENT_KEY).head(30)
+    replacement = base.head(20).with_columns(
+        pl.col("status").replace_strict(STATUSES[:3], STATUSES[3:6], default="other")
+    )
+    extra = base.head(1).with_columns(pl.lit(10_000, dtype=pl.Int64).alias("entity_id"))
+    keys = pl.concat([keys, extra.select(CURRENT_KEY)])
+    rows = pl.concat([replacement, extra])
+    with connect(tmp_path / "keys.duckdb") as con:
+        merge_upsert(con, CURRENT, base, CURRENT_KEY, ORDERING)
+        replace_keys(con, CURRENT, rows, CURRENT_KEY, keys)
+        expected = sort_current(con.sql(f"SELECT * FROM {CURRENT}").pl())  # noqa: S608
+    store.merge_upsert(CURRENT, base, CURRENT_KEY, ORDERING)
+    result = store.replace_keys(CURRENT, rows, CURRENT_KEY, keys)
+    assert_frame_equal(sort_current(store.read(CURRENT)), expected)
+    assert expected.height == base.height - 10 + 1  # 10 keys deleted, one inserted
+    assert result.rows_deleted == 10
+    with pytest.raises(ValueError, match="outside the keys replaced"):
+        store.replace_keys(CURRENT, rows, CURRENT_KEY, keys.head(3))
 
 
 @pytest.mark.parametrize(
