@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PLATFORM_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: dev test demo lint format ledger sample clean dagster-home bench
+.PHONY: dev test demo lint format ledger sample clean dagster-home bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ dev: $(STAMP) dagster-home sample
 ## make test: the whole test suite
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+## make chaos SEED=0 N=50 [CORRECTIONS=1]: N seeded histories of the model-based history
+## test from SEED (make test runs a bounded few); replay one with N=1
+SEED ?= 0
+N ?= 50
+CORRECTIONS ?=
+chaos: $(STAMP)
+	HISTORY_SEED=$(SEED) HISTORY_N=$(N) HISTORY_CORRECTIONS=$(CORRECTIONS) \
+		$(BIN)/python -m pytest tests/history -q --show-capture=no
 
 ## make demo: materialize the sample week headless and print a per-partition summary
 demo: $(STAMP) dagster-home sample
