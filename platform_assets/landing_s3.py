@@ -107,19 +107,15 @@ class S3Landing:
             for obj in page.get("Contents", []):
                 name = obj["Key"][len(prefix) :]
                 if is_landing_name(name):
-                    etag = obj["ETag"].strip('"')
-                    found.append(
-                        S3LandingFile(
-                            name,
-                            obj["Key"],
-                            obj["Size"],
-                            etag,
-                            self.bucket,
-                            self.client,
-                            obj["LastModified"],
-                        )
-                    )
+                    found.append(self._entry(name, obj))
         return sorted(found, key=lambda f: f.name)
+
+    def _entry(self, name: str, obj: dict) -> S3LandingFile:
+        """The landing file of one listed object."""
+        etag = obj["ETag"].strip('"')
+        return S3LandingFile(
+            name, obj["Key"], obj["Size"], etag, self.bucket, self.client, obj["LastModified"]
+        )
 
     def files_by_day(self, dataset: str) -> dict[str, list[S3LandingFile]]:
         """Every day's data objects from ONE flat listing of the dataset's prefix.
@@ -139,18 +135,7 @@ class S3Landing:
                     continue
                 found = days.setdefault(key, [])
                 if "/" not in name and is_landing_name(name):
-                    etag = obj["ETag"].strip('"')
-                    found.append(
-                        S3LandingFile(
-                            name,
-                            obj["Key"],
-                            obj["Size"],
-                            etag,
-                            self.bucket,
-                            self.client,
-                            obj["LastModified"],
-                        )
-                    )
+                    found.append(self._entry(name, obj))
         return {key: sorted(days[key], key=lambda f: f.name) for key in sorted(days)}
 
     def partition_keys(self, dataset: str) -> list[str]:

@@ -163,13 +163,9 @@ class DeltaTableStore:
         check_merge_input(table, frame, key, order_by)
 
         def attempt() -> WriteResult:
-            current = self.load(table)
+            current, data, added = self._for_merge(table, frame)
             if current is None:
-                self._create(table, frame, None)
                 return WriteResult(frame.height, 0, frame.height, [])
-            data, added = conform(table, frame, current.schema())
-            if added:
-                current.alter.add_columns(delta_fields(data, added))
             keys, order = spelled_as(data.columns, key), spelled_as(data.columns, order_by)
             fixed = {c.lower() for c in [*keys, *order]}
             rest = [c for c in data.columns if c.lower() not in fixed]
@@ -201,13 +197,9 @@ class DeltaTableStore:
         check_replace_input(table, frame, key, keys)
 
         def attempt() -> WriteResult:
-            current = self.load(table)
+            current, data, added = self._for_merge(table, frame)
             if current is None:
-                self._create(table, frame, None)
                 return WriteResult(frame.height, 0, frame.height, [])
-            data, added = conform(table, frame, current.schema())
-            if added:
-                current.alter.add_columns(delta_fields(data, added))
             names = spelled_as(data.columns, key)
             wanted = keys.select(key).unique().rename(dict(zip(key, names, strict=True)))
             source = wanted.join(
@@ -235,6 +227,20 @@ class DeltaTableStore:
             return WriteResult(frame.height, deleted, changed, added)
 
         return self._retrying(attempt)
+
+    def _for_merge(
+        self, table: str, frame: pl.DataFrame
+    ) -> tuple[DeltaTable | None, pl.DataFrame, list[str]]:
+        """The table's snapshot and ``frame`` conformed to it, new columns added in a commit
+        of their own first; (None, frame, []) after creating a missing table from ``frame``."""
+        current = self.load(table)
+        if current is None:
+            self._create(table, frame, None)
+            return None, frame, []
+        data, added = conform(table, frame, current.schema())
+        if added:
+            current.alter.add_columns(delta_fields(data, added))
+        return current, data, added
 
     def _create(self, table: str, frame: pl.DataFrame, partition_by: list[str] | None) -> None:
         """Create the table with ``frame`` as version 0; losing the race to create is a conflict."""
