@@ -313,7 +313,7 @@ def keyed_recompute(
     staging_key: dg.AssetKey,
     dataset: str,
     publish: Publish,
-    artifacts: dict[str, str],
+    staged: dict[str, pl.DataFrame],
 ) -> Callable[[str], Recompute | None]:
     """The keyed recompute of a current-state table for a partition published before.
 
@@ -323,6 +323,7 @@ def keyed_recompute(
     (the new one for ``d``) with the same total order, so a withdrawn event
     disappears and the result is what a rebuild would give. Called in the write's
     transaction, so "every day's current artifact" is the ledger's state at commit.
+    ``staged`` holds the (verified) new artifact of each day the run publishes.
     """
     key_columns = publish.business_key or []
 
@@ -332,7 +333,7 @@ def keyed_recompute(
         if old is None:
             return None  # a first publication: the newer-wins merge is the same
         sources = {d: v.input_checksum for d, v in held.items() if v is not None and d != day}
-        new = lake.read(staging_key, {day: artifacts[day]})[day]
+        new = staged[day]
         before = lake.read(staging_key, {day: old.input_checksum})[day]
         keys = pl.concat([before.select(key_columns), new.select(key_columns)]).unique()
         rows = [new.join(keys, on=key_columns, how="semi")]
@@ -395,10 +396,9 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
         ledger = Ledger(warehouse)
         pub = publisher(context, warehouse, dataset)
         with warehouse.session():
-            staged, missing = upstream_artifacts(
+            artifacts, missing = upstream_artifacts(
                 ledger, spec.staging_dataset, list(context.partition_keys)
             )
-            artifacts = {key: version.output_checksum for key, version in staged.items()}
             plan = plan_days(context, pub, artifacts, missing)
             blocked = gate_problems(
                 warehouse, spec.staging_dataset, {key: artifacts[key] for key in plan.todo}
@@ -419,13 +419,14 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
             )
 
         publication = Publication(attempts=plan.attempts, precondition=still_current)
+        staged: dict[str, pl.DataFrame] = {}
         if publish.strategy is WriteStrategy.MERGE_UPSERT:
             publication.recompute = keyed_recompute(
-                ledger, lake, spec.staging_key, dataset, publish, artifacts
+                ledger, lake, spec.staging_key, dataset, publish, staged
             )
         try:
-            frames = lake.read(spec.staging_key, {key: artifacts[key] for key in plan.todo})
-            for key, frame in frames.items():
+            staged |= lake.read(spec.staging_key, {key: artifacts[key] for key in plan.todo})
+            for key, frame in staged.items():
                 publication.frames[key] = publish.transform(frame)
                 publication.rows_in[key] = frame.height
         except Exception as exc:

@@ -24,7 +24,7 @@ from platform_assets.io.table_store import TableStore
 from platform_assets.landing import LandingStore
 from platform_assets.ledger import Ledger, PublishedVersion
 from platform_assets.partitions import validate_partition_key
-from platform_assets.publisher import UpstreamNotPublished, is_unchanged
+from platform_assets.publisher import UpstreamNotPublished, is_unchanged, upstream_artifacts
 from platform_assets.warehouse_resource import WarehouseResource
 
 
@@ -60,13 +60,9 @@ def upstream_checksums(
 ) -> dict[str, str]:
     """Input checksums of a publishing asset: the upstream's current artifacts (its published
     output checksums), so everything below a byte-identical staged partition skips."""
-    checksums = {}
-    for key, published in Ledger(warehouse).published(upstream, partition_keys).items():
-        if published is None or not published.output_checksum:
-            raise UpstreamNotPublished(
-                f"{upstream} {key} is not published yet; materialize it first"
-            )
-        checksums[key] = published.output_checksum
+    checksums, missing = upstream_artifacts(Ledger(warehouse), upstream, partition_keys)
+    if missing:
+        raise UpstreamNotPublished(next(iter(missing.values())))
     return checksums
 
 

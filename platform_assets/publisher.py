@@ -110,11 +110,6 @@ class Publication:
         """Whether nothing is to be written."""
         return not self.frames
 
-    @property
-    def partitions(self) -> list[str]:
-        """The partitions to write, in order."""
-        return sorted(self.frames)
-
 
 @dataclass
 class DayPlan:
@@ -288,12 +283,13 @@ class Publisher:
 
 def upstream_artifacts(
     ledger: Ledger, upstream: str, partitions: list[str]
-) -> tuple[dict[str, PublishedVersion], dict[str, str]]:
-    """The current published version of each upstream partition, and why others have none."""
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The current artifact (published output checksum) of each upstream partition, and why
+    the others have none."""
     found, missing = {}, {}
     for key, published in ledger.published(upstream, partitions).items():
         if published is None or not published.output_checksum:
             missing[key] = f"{upstream} {key} is not published yet; materialize it first"
         else:
-            found[key] = published
+            found[key] = published.output_checksum
     return found, missing
