@@ -40,7 +40,7 @@ chaos: $(STAMP)
 
 ## make demo: materialize the sample week headless and print a per-partition summary
 demo: $(STAMP) dagster-home sample
-	$(BIN)/python -m platform_assets.demo --start 2024-01-01 --days 7
+	$(BIN)/python -m platform_assets.tools.demo --start 2024-01-01 --days 7
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -55,7 +55,7 @@ clean:
 
 ## make ledger: recent attempts and a per-dataset summary of the run ledger
 ledger: $(STAMP)
-	$(BIN)/python -m platform_assets.ledger
+	$(BIN)/python -m platform_assets.tools.ledger
 
 ## make bench: benchmark harness (not part of make test): writes bench/RESULTS.md in ~15 min;
 ## quicker: make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5"

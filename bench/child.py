@@ -109,12 +109,12 @@ def run_stock(data_dir: Path, first: dt.date, last: dt.date, began: float, noop:
 def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> dict:
     """The real ``orders_daily_job``, limited to the three orders assets the issue names.
 
-    Launched as a user would (``platform_assets.launch.launch_job``): planned first,
+    Launched as a user would (``platform_assets.tools.launch.launch_job``): planned first,
     then one single-run range over the days that need work (none when unchanged).
     """
     import dagster as dg
 
-    from platform_assets.launch import day_keys, launch_job
+    from platform_assets.tools.launch import day_keys, launch_job
 
     keys = day_keys(first, (last - first).days + 1)
     assets = [dg.AssetKey(key) for key in ORDERS_ASSETS]

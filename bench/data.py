@@ -1,6 +1,6 @@
 """Benchmark inputs: seeded sample landing days, and copies of a system's state.
 
-Inputs come from :func:`platform_assets.sample.generate` (same seed, byte-identical
+Inputs come from :func:`platform_assets.tools.sample.generate` (same seed, byte-identical
 files) and are cached under the work directory, keyed by their spec.
 """
 
@@ -11,8 +11,8 @@ import json
 import shutil
 from pathlib import Path
 
-from platform_assets import sample
-from platform_assets.sample import SampleSpec, generate
+from platform_assets.tools import sample
+from platform_assets.tools.sample import SampleSpec, generate
 
 # events per order on a day after the first (inserts, updates, deletes, duplicates,
 # late updates and re-deliveries); the first day has a little fewer

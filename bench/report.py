@@ -296,7 +296,7 @@ def render(results: dict) -> str:
             f"(median of {results['backfill_repeats']})",
             "",
             f"{backfill['events_total']:,} events. Each run is launched as `make demo` "
-            "launches it (`platform_assets.launch.launch_job`: planned first, then one "
+            "launches it (`platform_assets.tools.launch.launch_job`: planned first, then one "
             "`execute_in_process` of `orders_daily_job` over the days that need work, as a "
             "single-run range; none when nothing changed), in a fresh process, on a real "
             "instance: a temporary `DAGSTER_HOME` with the repo's `dagster.yaml` (SQLite "
@@ -310,7 +310,7 @@ def render(results: dict) -> str:
     lines += [
         "## Method",
         "",
-        f"- Inputs: `platform_assets.sample.generate`, seed {results['seed']}, "
+        f"- Inputs: `platform_assets.tools.sample.generate`, seed {results['seed']}, "
         "`--orders-per-day` = events / 1.6; the "
         "previous day is published first, the measured day is the second.",
         "- floor (`bench/floor.py`): one DuckDB connection; `read_csv` of the day's files, "
@@ -324,7 +324,7 @@ def render(results: dict) -> str:
         "(`to_arrow_table()`), otherwise unchanged: DELETE the partition, then "
         "`INSERT ... SELECT *` by position, in autocommit. The stock IO manager cannot merge, "
         "so `curated/orders` runs the floor's MERGE itself through `DuckDBResource`.",
-        "- platform: `platform_assets.launch.launch_job('orders_daily_job', ...)` limited to "
+        "- platform: `platform_assets.tools.launch.launch_job('orders_daily_job', ...)` limited to "
         "the three orders assets (with their checks): the planner compares input checksums "
         "with the ledger, then one `execute_in_process` runs the days that need work, on a "
         "temporary `DAGSTER_HOME` with the repo's `dagster.yaml`; the full run and the "

@@ -25,9 +25,9 @@ import duckdb
 from bench.data import copy_state, new_state, orders_for, prepare_landing
 from bench.floor import day_files
 from bench.report import write_results
-from platform_assets.fingerprint import fingerprint_files
-from platform_assets.landing import LandingFile
-from platform_assets.sample import SampleSpec
+from platform_assets.core.fingerprint import fingerprint_files
+from platform_assets.storage.landing_local import LandingFile
+from platform_assets.tools.sample import SampleSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER_YAML = REPO / "dagster.yaml"

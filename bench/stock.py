@@ -21,8 +21,8 @@ from dagster_duckdb import DuckDBIOManager, DuckDBResource
 from dagster_duckdb.io_manager import DuckDbClient
 
 from bench.floor import MERGE_SQL
+from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.datasets.orders import schema, transforms
-from platform_assets.partitions import validate_partition_key
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 _CURATED_DDL = """

@@ -2,9 +2,6 @@
 
 import dagster as dg
 
-from platform_assets.automation.late_changes import build_late_changes_sensor
-from platform_assets.automation.schedules import build_daily_schedule
-from platform_assets.automation.sensors import build_landing_sensor
 from platform_assets.datasets.customers.dataset import ASSETS as CUSTOMER_ASSETS
 from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
 from platform_assets.datasets.orders.assets import DAILY_ORDERS
@@ -12,11 +9,12 @@ from platform_assets.datasets.revenue import (
     DAILY_REVENUE_BY_SEGMENT,
     marts_daily_revenue_by_segment,
 )
-from platform_assets.io.delta_location import s3_root
-from platform_assets.io.managers import LakeIOManager, WarehouseIOManager
-from platform_assets.metadata_db_postgres import has_password
-from platform_assets.pipeline import DAILY
-from platform_assets.resources import (
+from platform_assets.orchestration.automation.late_changes import build_late_changes_sensor
+from platform_assets.orchestration.automation.schedules import build_daily_schedule
+from platform_assets.orchestration.automation.sensors import build_landing_sensor
+from platform_assets.orchestration.io_managers import LakeIOManager, WarehouseIOManager
+from platform_assets.orchestration.pipeline import DAILY
+from platform_assets.orchestration.resources import (
     DeltaTablesResource,
     LakeResource,
     LandingResource,
@@ -27,8 +25,10 @@ from platform_assets.resources import (
     TablesResource,
     WarehouseTablesResource,
 )
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import Settings, load_settings
-from platform_assets.warehouse_resource import WarehouseResource
+from platform_assets.storage.delta_location import s3_root
+from platform_assets.storage.metadata_postgres import has_password
 
 REVENUE = dg.AssetSelection.assets(marts_daily_revenue_by_segment)
 

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from platform_assets.definitions import build_definitions
-from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
+from platform_assets.tools.sample import SampleSpec, generate
 
 START = dt.date(2024, 1, 1)
 # The private PostgreSQL cluster (session fixture ``postgres_server``, ``postgres_url``).

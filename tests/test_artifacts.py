@@ -6,11 +6,11 @@ import os
 import dagster as dg
 import pytest
 
-from platform_assets.artifacts import artifact_states, rollback, staged_assets
-from platform_assets.io.lake import artifact_name
-from platform_assets.launch import launch_job
-from platform_assets.ledger import Ledger
-from platform_assets.resources import artifact_folder
+from platform_assets.core.ledger import Ledger
+from platform_assets.orchestration.resources import artifact_folder
+from platform_assets.storage.lake import artifact_name
+from platform_assets.tools.artifacts import artifact_states, rollback, staged_assets
+from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
 from tests.test_customers import change_segment
 

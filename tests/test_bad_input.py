@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import pytest
 
+from platform_assets.core.landing_parser import parse_landing_file
+from platform_assets.core.partition_keys import InvalidPartitionKey, validate_partition_key
 from platform_assets.datasets.orders.schema import LANDING_CONTRACT
-from platform_assets.landing import LandingFile, LocalLanding
-from platform_assets.landing_parser import parse_landing_file
-from platform_assets.launch import run_range
-from platform_assets.partitions import InvalidPartitionKey, validate_partition_key
+from platform_assets.storage.landing_local import LandingFile, LocalLanding
+from platform_assets.tools.launch import run_range
 from tests.conftest import read_table
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"

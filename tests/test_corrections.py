@@ -11,9 +11,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.artifacts import rollback
-from platform_assets.launch import launch_job
-from platform_assets.ledger import Ledger
+from platform_assets.core.ledger import Ledger
+from platform_assets.tools.artifacts import rollback
+from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
 from tests.test_late_changes import event, land
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from platform_assets.ledger import Ledger
+from platform_assets.core.ledger import Ledger
 from tests.conftest import read_table
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
@@ -225,7 +225,7 @@ def test_a_merge_recorded_late_under_an_earlier_time_is_still_read(settings, def
     """On a shared ledger a row stamped earlier can commit after one the cursor passed."""
     import datetime as dt
 
-    from platform_assets.automation.late_changes import ChangesCursor, pending_changes
+    from platform_assets.orchestration.automation.late_changes import ChangesCursor, pending_changes
     from tests.test_utc import insert_merge
 
     warehouse = defs.resources["warehouse"]

@@ -5,7 +5,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.launch import JOBS, launch_job
+from platform_assets.tools.launch import JOBS, launch_job
 from tests.conftest import read_table
 
 ORDERS_DATASETS = [

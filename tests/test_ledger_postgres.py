@@ -18,15 +18,17 @@ import psycopg2
 import pytest
 import yaml
 
-from platform_assets import ledger as ledger_cli
-from platform_assets.audit import CheckOutcome, artifact_outcomes, record_outcomes
+from platform_assets.core.check_results import artifact_outcomes, record_outcomes
+from platform_assets.core.checks import CheckOutcome
+from platform_assets.core.ledger import Ledger, PublishedVersion
 from platform_assets.definitions import build_definitions
-from platform_assets.idempotency import SKIPPED_KEY
-from platform_assets.ledger import Ledger, PublishedVersion, published_summary, recent_attempts
-from platform_assets.metadata_db_postgres import MetadataDatabaseError
-from platform_assets.sample import SampleSpec, generate
+from platform_assets.orchestration.idempotency import SKIPPED_KEY
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import load_settings
-from platform_assets.warehouse_resource import WarehouseResource
+from platform_assets.storage.metadata_postgres import MetadataDatabaseError
+from platform_assets.tools import ledger as ledger_cli
+from platform_assets.tools.ledger import published_summary, recent_attempts
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.conftest import START, run_orders
 from tests.postgres import PASSWORD, PASSWORD_USER
 from tests.test_publication_gate import poison

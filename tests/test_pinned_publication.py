@@ -10,10 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from platform_assets.io.lake import ArtifactMismatch
-from platform_assets.landing import LandingFile
-from platform_assets.launch import JOBS, describe, launch_job
-from platform_assets.ledger import Ledger
+from platform_assets.core.ledger import Ledger
+from platform_assets.storage.lake import ArtifactMismatch
+from platform_assets.storage.landing_local import LandingFile
+from platform_assets.tools.launch import JOBS, describe, launch_job
 from tests.conftest import read_table, run_orders
 from tests.test_late_changes import DAY1, DAY2, DAY3, event, land, reference_marts
 

@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from platform_assets.audit import PublicationBlocked
+from platform_assets.orchestration.audit import PublicationBlocked
 from tests.conftest import read_table, run_orders
 
 CHECKSUM_SQL = "SELECT count(*) AS n, bit_xor(hash(t)) AS h FROM {} AS t"

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.sample import SampleSpec, generate, main
+from platform_assets.tools.sample import SampleSpec, generate, main
 
 
 def _files(root: Path) -> dict[str, bytes]:

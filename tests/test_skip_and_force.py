@@ -10,7 +10,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.idempotency import SKIPPED_KEY
+from platform_assets.orchestration.idempotency import SKIPPED_KEY
 from tests.conftest import read_table
 
 DATASETS = [
@@ -214,7 +214,7 @@ def test_five_partition_range_twice_on_a_persistent_instance(settings, defs, sam
 CRASHING_CHILD = """
 import os, signal, sys
 import dagster as dg
-from platform_assets import landing_parser
+from platform_assets.core import landing_parser
 from platform_assets.definitions import build_definitions
 from platform_assets.settings import load_settings
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from platform_assets.ledger import Ledger
-from platform_assets.metadata_db_postgres import postgres_connection
-from platform_assets.warehouse_resource import WarehouseResource
+from platform_assets.core.ledger import Ledger
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
+from platform_assets.storage.metadata_postgres import postgres_connection
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_YORK = "America/New_York"
@@ -33,10 +33,10 @@ INSERT = (
 _CHILD = """
 import json, sys
 import duckdb
-from platform_assets.io.delta_duckdb import delta_views
-from platform_assets.ledger import Ledger
-from platform_assets.warehouse import connect
-from platform_assets.warehouse_resource import WarehouseResource
+from platform_assets.storage.delta_duckdb import delta_views
+from platform_assets.core.ledger import Ledger
+from platform_assets.storage.warehouse import connect
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
 
 path, rows = sys.argv[1], json.loads(sys.argv[2])
 zone = "SELECT current_setting('TimeZone')"

@@ -4,8 +4,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from platform_assets.launch import JOBS, launch_job, repair
-from platform_assets.verify import verify_all
+from platform_assets.orchestration.drift import verify_all
+from platform_assets.tools.launch import JOBS, launch_job, repair
 from tests.conftest import read_table, run_orders
 
 MART_SQL = "SELECT * FROM marts.daily_orders ORDER BY ALL"

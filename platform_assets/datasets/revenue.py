@@ -11,6 +11,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from platform_assets.core.fingerprint import combine_fingerprints
 from platform_assets.datasets.customers.dataset import curated_customers_daily
 from platform_assets.datasets.orders.assets import (
     curated_orders,
@@ -18,11 +19,10 @@ from platform_assets.datasets.orders.assets import (
     orders_read_per_day,
 )
 from platform_assets.datasets.orders.schema import MONEY
-from platform_assets.fingerprint import combine_fingerprints
-from platform_assets.io.table_fingerprint import daily_slice_checksums
-from platform_assets.io.table_schema import existing_columns
-from platform_assets.pipeline import Mart, mart_asset
-from platform_assets.warehouse import qualified, query_frame
+from platform_assets.orchestration.pipeline import Mart, mart_asset
+from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_schema import existing_columns
+from platform_assets.storage.warehouse import qualified, query_frame
 
 SNAPSHOT_TABLE = "curated.customers_daily"
 CURATED_TABLE = "curated.orders"

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from platform_assets.sample import SampleSpec, generate
-from platform_assets.warehouse import connect
+from platform_assets.storage.warehouse import connect
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, wait_for
 
 ASSETS = [

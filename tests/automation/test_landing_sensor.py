@@ -6,11 +6,11 @@ import os
 import dagster as dg
 import pytest
 
-from platform_assets.automation.landing_cursor import load_cursor
-from platform_assets.automation.sensors import changed_days
 from platform_assets.definitions import build_definitions
-from platform_assets.sample import SampleSpec, generate
+from platform_assets.orchestration.automation.landing_cursor import load_cursor
+from platform_assets.orchestration.automation.sensors import changed_days
 from platform_assets.settings import load_settings
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.conftest import START
 
 DELIVERED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

@@ -15,8 +15,8 @@ import time
 
 import polars as pl
 
-from platform_assets.io.delta_store import DeltaTableStore
 from platform_assets.settings import load_settings
+from platform_assets.storage.delta_store import DeltaTableStore
 from tests.io.workload import CURRENT, CURRENT_KEY, MART, ORDERING, entity_rows, mart_rows
 
 DAY_COLUMN = "business_date"

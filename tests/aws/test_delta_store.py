@@ -23,19 +23,19 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 from polars.testing import assert_frame_equal
 
-from platform_assets.io.delta_duckdb import delta_daily_checksums, delta_views
-from platform_assets.io.delta_sql import window_predicate
-from platform_assets.io.delta_store import DeltaTableStore, in_window
-from platform_assets.io.strategies import (
+from platform_assets.settings import load_settings
+from platform_assets.storage.delta_duckdb import delta_daily_checksums, delta_views
+from platform_assets.storage.delta_sql import window_predicate
+from platform_assets.storage.delta_store import DeltaTableStore, in_window
+from platform_assets.storage.strategies import (
     PartitionWindowError,
     merge_upsert,
     overwrite_partition,
     replace_keys,
 )
-from platform_assets.io.table_fingerprint import daily_slice_checksums
-from platform_assets.io.table_schema import SchemaDriftError
-from platform_assets.settings import load_settings
-from platform_assets.warehouse import connect
+from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_schema import SchemaDriftError
+from platform_assets.storage.warehouse import connect
 from tests.aws.delta_writer_child import DAY_COLUMN, child_frame
 from tests.io.workload import (
     CURRENT,

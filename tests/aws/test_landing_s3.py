@@ -3,8 +3,8 @@
 import botocore.exceptions
 import pytest
 
-from platform_assets.landing_s3 import S3Landing
-from platform_assets.partitions import InvalidPartitionKey
+from platform_assets.core.partition_keys import InvalidPartitionKey
+from platform_assets.storage.landing_s3 import S3Landing
 
 ROOT = "env/prod/landing"
 

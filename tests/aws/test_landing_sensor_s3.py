@@ -5,11 +5,11 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from platform_assets.automation.landing_cursor import DayState, load_cursor
-from platform_assets.automation.sensors import changed_days
 from platform_assets.definitions import build_definitions
-from platform_assets.resources import RetryingS3Resource, S3LandingResource
-from platform_assets.sample import SampleSpec, generate
+from platform_assets.orchestration.automation.landing_cursor import DayState, load_cursor
+from platform_assets.orchestration.automation.sensors import changed_days
+from platform_assets.orchestration.resources import RetryingS3Resource, S3LandingResource
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FaultProxy
 from tests.conftest import START

@@ -17,12 +17,12 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from platform_assets.definitions import build_definitions
-from platform_assets.io.delta_location import s3_root, s3_storage_options
-from platform_assets.io.delta_store import DeltaTableStore
-from platform_assets.io.lake import artifact_name
-from platform_assets.launch import launch_job, run_range
-from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
+from platform_assets.storage.delta_location import s3_root, s3_storage_options
+from platform_assets.storage.delta_store import DeltaTableStore
+from platform_assets.storage.lake import artifact_name
+from platform_assets.tools.launch import launch_job, run_range
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.aws.conftest import upload_tree
 from tests.conftest import START, read_table
 

@@ -15,9 +15,9 @@ import pytest
 from dagster._serdes import serialize_value
 
 from platform_assets.definitions import build_definitions, build_landing
-from platform_assets.landing_s3 import S3LandingError
-from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
+from platform_assets.storage.landing_s3 import S3LandingError
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FAULTS, FaultProxy
 from tests.conftest import START, read_table

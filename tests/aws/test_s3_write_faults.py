@@ -27,13 +27,13 @@ from deltalake.exceptions import DeltaError
 from polars.testing import assert_frame_equal
 
 from platform_assets.definitions import build_lake
-from platform_assets.io.delta_location import (
+from platform_assets.settings import Settings
+from platform_assets.storage.delta_location import (
     delta_storage_options,
     s3_root,
     s3_storage_options,
 )
-from platform_assets.io.delta_store import DeltaTableStore
-from platform_assets.settings import Settings
+from platform_assets.storage.delta_store import DeltaTableStore
 from tests.aws.delta_writer_child import DAY_COLUMN
 from tests.aws.fault_proxy import LOST_ANSWER, FaultProxy
 from tests.aws.test_s3_faults import proxied_settings

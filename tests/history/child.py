@@ -49,12 +49,12 @@ class Seam:
 
 # The one table to adjust when the platform's internals move.
 SEAMS = (
-    Seam("boundary", "platform_assets.warehouse", "connect", context_manager=True),
+    Seam("boundary", "platform_assets.storage.warehouse", "connect", context_manager=True),
     Seam("boundary", "os", "replace"),
     Seam("boundary", "polars", "DataFrame.write_parquet"),
-    Seam("ledger", "platform_assets.metadata_db", "DuckDBMetadata.execute"),
-    Seam("ledger", "platform_assets.metadata_db", "DuckDBMetadata.query"),
-    Seam("landing_read", "platform_assets.landing", "LandingFile.read_bytes"),
+    Seam("ledger", "platform_assets.storage.metadata_duckdb", "DuckDBMetadata.execute"),
+    Seam("ledger", "platform_assets.storage.metadata_duckdb", "DuckDBMetadata.query"),
+    Seam("landing_read", "platform_assets.storage.landing_local", "LandingFile.read_bytes"),
 )
 
 

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from platform_assets.sample import SampleSpec, generate
+from platform_assets.tools.sample import SampleSpec, generate
 
 START = dt.date(2024, 1, 1)
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"

@@ -25,8 +25,8 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
-from platform_assets.launch import launch_job
 from platform_assets.settings import load_settings
+from platform_assets.tools.launch import launch_job
 from tests.history import invariants, oracle
 from tests.history.child import (
     QUIET,

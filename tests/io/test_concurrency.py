@@ -14,7 +14,7 @@ import time
 import duckdb
 import pytest
 
-from platform_assets.warehouse import connect, qualified, quote_ident
+from platform_assets.storage.warehouse import connect, qualified, quote_ident
 from tests.io.workload import (
     CURRENT,
     CURRENT_KEY,

@@ -25,8 +25,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from platform_assets.io.strategies import overwrite_partition
-from platform_assets.warehouse import connect
+from platform_assets.storage.strategies import overwrite_partition
+from platform_assets.storage.warehouse import connect
 from tests.io.workload import (
     CURRENT,
     CURRENT_KEY,

@@ -14,8 +14,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.io.strategies import merge_upsert, overwrite_partition
-from platform_assets.warehouse import connect
+from platform_assets.storage.strategies import merge_upsert, overwrite_partition
+from platform_assets.storage.warehouse import connect
 from tests.io.workload import (
     CURRENT,
     CURRENT_KEY,

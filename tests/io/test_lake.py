@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from platform_assets.io.lake import LocalLake
+from platform_assets.storage.lake import LocalLake
 from tests.io.writer_child import lake_frame
 
 REPO = Path(__file__).resolve().parents[2]

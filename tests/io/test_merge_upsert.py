@@ -9,8 +9,8 @@ import random
 import polars as pl
 import pytest
 
-from platform_assets.io.strategies import merge_upsert
-from platform_assets.warehouse import connect
+from platform_assets.storage.strategies import merge_upsert
+from platform_assets.storage.warehouse import connect
 from tests.io.workload import CURRENT, CURRENT_KEY, EPOCH, MONEY, ORDERING, STATUSES, entity_rows
 
 T = EPOCH

@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from platform_assets.io.strategies import PartitionWindowError, overwrite_partition
-from platform_assets.warehouse import connect
+from platform_assets.storage.strategies import PartitionWindowError, overwrite_partition
+from platform_assets.storage.warehouse import connect
 from tests.io.workload import MART, MART_KEY, frame_checksum, mart_rows, table_checksum
 
 DAYS = [dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(6)]

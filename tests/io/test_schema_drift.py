@@ -7,9 +7,9 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from platform_assets.io.strategies import merge_upsert, overwrite_partition
-from platform_assets.io.table_schema import SchemaDriftError
-from platform_assets.warehouse import connect, qualified
+from platform_assets.storage.strategies import merge_upsert, overwrite_partition
+from platform_assets.storage.table_schema import SchemaDriftError
+from platform_assets.storage.warehouse import connect, qualified
 from tests.io.workload import CURRENT, CURRENT_KEY, MART, MART_KEY, ORDERING, entity_rows, mart_rows
 from tests.io.workload import table_checksum as checksum
 

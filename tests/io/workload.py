@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from platform_assets.warehouse import qualified, quote_ident
+from platform_assets.storage.warehouse import qualified, quote_ident
 
 MART = "marts.daily_lines"
 MART_KEY = ["business_date", "line_id"]

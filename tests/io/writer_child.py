@@ -20,9 +20,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from platform_assets.io.lake import LocalLake
-from platform_assets.io.strategies import merge_upsert, overwrite_partition
-from platform_assets.warehouse import connect
+from platform_assets.storage.lake import LocalLake
+from platform_assets.storage.strategies import merge_upsert, overwrite_partition
+from platform_assets.storage.warehouse import connect
 from tests.io.workload import (
     CURRENT,
     CURRENT_KEY,

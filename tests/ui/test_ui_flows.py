@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from platform_assets.sample import SampleSpec, generate
-from platform_assets.warehouse import connect
+from platform_assets.storage.warehouse import connect
+from platform_assets.tools.sample import SampleSpec, generate
 from tests.dagster_dev import LOCATION, DagsterDev
 
 pytestmark = pytest.mark.ui

@@ -8,12 +8,17 @@ import datetime as dt
 
 import polars as pl
 
-from platform_assets import audit
-from platform_assets.audit import ERROR, RowRule
-from platform_assets.io.strategies import WriteStrategy
-from platform_assets.landing_parser import LandingContract
-from platform_assets.pipeline import DatasetSpec, Publish, landing_source, published_asset
-from platform_assets.pipeline import staging_asset as staging_of
+from platform_assets.core import checks
+from platform_assets.core.checks import ERROR, RowRule
+from platform_assets.core.landing_parser import LandingContract
+from platform_assets.orchestration.pipeline import (
+    DatasetSpec,
+    Publish,
+    landing_source,
+    published_asset,
+)
+from platform_assets.orchestration.pipeline import staging_asset as staging_of
+from platform_assets.storage.strategies import WriteStrategy
 
 SEGMENTS = ("consumer", "smb", "enterprise")
 REJECT_RATE_THRESHOLD = 0.01
@@ -61,11 +66,11 @@ def snapshot_rows(staged: pl.DataFrame) -> pl.DataFrame:
 def audit_day(staged: pl.DataFrame, rejected: int, total: int, trailing: list[int]):
     """Every check of one staged snapshot."""
     return [
-        audit.unique_key(staged, ["customer_id"]),
-        audit.schema_contract(staged, STAGING),
-        audit.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
-        *[audit.evaluate_rule(staged, rule) for rule in ROW_RULES],
-        audit.row_count_near_trailing(staged.height, trailing, severity=ERROR),
+        checks.unique_key(staged, ["customer_id"]),
+        checks.schema_contract(staged, STAGING),
+        checks.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
+        *[checks.evaluate_rule(staged, rule) for rule in ROW_RULES],
+        checks.row_count_near_trailing(staged.height, trailing, severity=ERROR),
     ]
 
 

@@ -6,10 +6,7 @@ import duckdb
 import polars as pl
 
 from platform_assets.datasets.orders import checks, schema, transforms
-from platform_assets.io.strategies import WriteStrategy
-from platform_assets.io.table_fingerprint import daily_slice_checksums
-from platform_assets.io.table_schema import existing_columns
-from platform_assets.pipeline import (
+from platform_assets.orchestration.pipeline import (
     DatasetSpec,
     Mart,
     Publish,
@@ -18,7 +15,10 @@ from platform_assets.pipeline import (
     published_asset,
     staging_asset,
 )
-from platform_assets.warehouse import qualified, query_frame
+from platform_assets.storage.strategies import WriteStrategy
+from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_schema import existing_columns
+from platform_assets.storage.warehouse import qualified, query_frame
 
 ORDERS = DatasetSpec(
     name=schema.DATASET,

@@ -2,8 +2,8 @@
 
 import polars as pl
 
-from platform_assets import audit
-from platform_assets.audit import ERROR, WARN, CheckOutcome, RowRule
+from platform_assets.core import checks
+from platform_assets.core.checks import ERROR, WARN, CheckOutcome, RowRule
 from platform_assets.datasets.orders.schema import BUSINESS_KEY, STAGING_SCHEMA
 
 ALLOWED_STATUSES = ("placed", "paid", "shipped", "cancelled", "delivered", "refunded")
@@ -50,9 +50,9 @@ def audit_partition(
 ) -> list[CheckOutcome]:
     """Evaluate every check on one partition's staged rows and landing reject counts."""
     return [
-        audit.unique_key(staged, BUSINESS_KEY),
-        audit.schema_contract(staged, STAGING_SCHEMA),
-        audit.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
-        *[audit.evaluate_rule(staged, rule) for rule in ROW_RULES],
-        audit.row_count_near_trailing(staged.height, trailing),
+        checks.unique_key(staged, BUSINESS_KEY),
+        checks.schema_contract(staged, STAGING_SCHEMA),
+        checks.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
+        *[checks.evaluate_rule(staged, rule) for rule in ROW_RULES],
+        checks.row_count_near_trailing(staged.height, trailing),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from platform_assets.landing_parser import LandingContract
+from platform_assets.core.landing_parser import LandingContract
 
 DATASET = "orders"
 BUSINESS_KEY = ["order_id"]

@@ -1,1 +1,0 @@
-"""Sensors and schedules that launch the pipelines; safe to fire twice."""

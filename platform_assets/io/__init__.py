@@ -1,1 +1,0 @@
-"""Write strategies and storage seams; no assets live here."""

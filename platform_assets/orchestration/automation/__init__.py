@@ -1,0 +1,1 @@
+"""Sensors and schedules: landing deliveries, late changes, the daily schedule."""

@@ -1,0 +1,116 @@
+"""The landing sensor: one run per landing day whose content changed and has gone quiet."""
+
+import datetime as dt
+
+import dagster as dg
+
+from platform_assets.core.landing import LandingEntry
+from platform_assets.orchestration.automation.landing_cursor import (
+    DayState,
+    dump_cursor,
+    load_cursor,
+)
+from platform_assets.orchestration.resources import LandingResource
+from platform_assets.storage.landing_s3 import S3LandingFile
+
+
+def changed_days(
+    landing: LandingResource,
+    dataset: str,
+    valid_keys: set[str],
+    cursor: dict[str, DayState],
+    *,
+    now: dt.datetime,
+    quiet_s: float,
+) -> tuple[list[tuple[str, str]], dict[str, DayState], dict[str, float]]:
+    """(day, new checksum) for each day whose content changed, the next cursor, and the
+    changed days still changing (day -> seconds since its newest file was modified).
+
+    A day whose newest file was modified less than ``quiet_s`` before ``now`` (UTC) is
+    neither requested nor recorded in the cursor: a tick after it went quiet takes it.
+    A day seen before whose folder is gone was withdrawn: it is requested (checksum
+    ``empty``), so its contributions are retracted.
+    """
+    store = landing.store()
+    requests, next_cursor, waiting = [], dict(cursor), {}
+    listed = store.files_by_day(dataset)
+    for day in cursor.keys() - listed.keys():  # a withdrawn day: its folder is gone
+        listed[day] = []
+    for day, files in sorted(listed.items()):
+        if day not in valid_keys:
+            continue
+        stat = store.change_signature(files)
+        seen = cursor.get(day)
+        if seen and seen.stat == stat:
+            continue
+        if quiet_s and files:
+            age = (now - max(_modified(file) for file in files)).total_seconds()
+            if age < quiet_s:
+                waiting[day] = age
+                continue
+        checksum = store.fingerprint(files)
+        changed = not seen or seen.checksum != checksum
+        changes = (seen.changes if seen else 0) + (1 if changed else 0)
+        next_cursor[day] = DayState(stat, checksum, changes)
+        if changed:
+            requests.append((day, checksum))
+    return requests, next_cursor, waiting
+
+
+def _modified(file: LandingEntry) -> dt.datetime:
+    """When a landing file last changed: an S3 object's LastModified, a local file's mtime."""
+    if isinstance(file, S3LandingFile):
+        return file.modified
+    return dt.datetime.fromtimestamp(file.path.stat().st_mtime, dt.UTC)
+
+
+def build_landing_sensor(
+    name: str, dataset: str, job, interval_s: int, quiet_s: float
+) -> dg.SensorDefinition:
+    """A sensor that watches ``landing/<dataset>/`` and runs ``job`` for changed days.
+
+    A changed day is requested once its files have not been modified for ``quiet_s``
+    seconds (a local file may still be being written; an S3 object appears whole).
+    """
+
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Watches landing/{dataset}/dt=YYYY-MM-DD/ every {interval_s}s and launches "
+            f"{job.name} for each day whose files changed (content checksum) and then stayed "
+            f"unmodified for {quiet_s:g}s, with run key '<day>:<checksum>[:<n-th change>]' so "
+            "the same change never runs twice."
+        ),
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+        partitions = job.partitions_def
+        valid = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
+        cursor = load_cursor(context.cursor)
+        requests, next_cursor, waiting = changed_days(
+            landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
+        )
+        for day, age in waiting.items():
+            context.log.info(
+                f"landing/{dataset} {day}: files still changing (newest modified {age:.1f}s ago, "
+                f"quiet period {quiet_s:g}s); waiting"
+            )
+        for day, checksum in requests:
+            context.log.info(f"landing/{dataset} {day} changed: {checksum}")
+            changes = next_cursor[day].changes
+            yield dg.RunRequest(
+                # the day's n-th change: a day that goes back to earlier files (A -> B -> A)
+                # gets a new key, which the daemon does not drop as already launched
+                run_key=f"{day}:{checksum}" if changes == 1 else f"{day}:{checksum}:{changes}",
+                partition_key=day,
+                tags={"platform/trigger": "landing_sensor", "platform/input_checksum": checksum},
+            )
+        if waiting and not requests:
+            yield dg.SkipReason(f"landing/{dataset} {', '.join(waiting)} still changing; waiting")
+        elif not requests:
+            yield dg.SkipReason(f"no landing/{dataset} day changed")
+        context.update_cursor(dump_cursor(next_cursor))
+
+    return landing_sensor

@@ -1,0 +1,244 @@
+"""IO managers that write through the platform's write strategies.
+
+Assets declare how they are stored in their definition metadata, next to the
+data (key names start with ``platform/``); see :func:`lake_output` and
+:func:`warehouse_output`. Assets hand over a
+:class:`~platform_assets.core.publisher.Publication` (rows per partition); the
+managers write each partition through
+:meth:`~platform_assets.core.publisher.Publisher.commit`, which checks the
+precondition, writes and records in one transaction. The managers hold no
+dataset logic and decide nothing. Where data goes is the resources' business: the lake is a
+:class:`~platform_assets.orchestration.resources.LakeResource` (local folder or S3 prefix),
+published tables a :class:`~platform_assets.orchestration.resources.TablesResource` (the
+DuckDB warehouse file or Delta tables on S3); the ledger stays in the
+warehouse resource either way.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+
+import dagster as dg
+import polars as pl
+
+from platform_assets.core.check_results import record_outcomes
+from platform_assets.core.ledger import Ledger
+from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.core.publisher import DayWrite, Publication, Publisher
+from platform_assets.orchestration.metadata import frame_metadata
+from platform_assets.orchestration.resources import LakeResource, TablesResource, artifact_folder
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
+from platform_assets.storage.lake import artifact_name
+from platform_assets.storage.strategies import WriteResult, WriteStrategy
+from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_store import TableStore
+
+PARTITION_COLUMN = "platform/partition_column"
+TABLE = "platform/table"
+WRITE_STRATEGY = "platform/write_strategy"
+KEY = "platform/key"
+ORDER_BY = "platform/order_by"
+IMPACT_DAY = "platform/impact_day_column"
+
+
+def lake_output(partition_column: str) -> dict[str, str]:
+    """Definition metadata for an asset stored as one Parquet file per partition."""
+    return {PARTITION_COLUMN: partition_column}
+
+
+def warehouse_output(
+    table: str,
+    strategy: WriteStrategy,
+    partition_column: str | None = None,
+    key: list[str] | None = None,
+    order_by: list[str] | None = None,
+    impact_day_column: str | None = None,
+) -> dict[str, str]:
+    """Definition metadata for an asset published to a warehouse table.
+
+    ``impact_day_column`` (merge only): record which days, by this column, each
+    merge changed, so downstream per-day partitions can be recomputed.
+    """
+    meta = {TABLE: table, WRITE_STRATEGY: strategy.value}
+    if partition_column:
+        meta[PARTITION_COLUMN] = partition_column
+    if key:
+        meta[KEY] = ",".join(key)
+    if order_by:
+        meta[ORDER_BY] = ",".join(order_by)
+    if impact_day_column:
+        meta[IMPACT_DAY] = impact_day_column
+    return meta
+
+
+def partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
+    """The validated partition keys of an output or input (empty if unpartitioned)."""
+    keys = list(context.asset_partition_keys) if context.has_asset_partitions else []
+    for key in keys:
+        validate_partition_key(key)
+    return keys
+
+
+class LakeIOManager(dg.ConfigurableIOManager):
+    """Stores staged partitions as immutable artifacts ``<asset>/dt=<key>/<checksum>.parquet``.
+
+    Per partition: the artifact is written (once; its name is its checksum), then
+    in one run-metadata transaction the landing files are confirmed unchanged
+    since they were read, the check outcomes are recorded against the artifact
+    and the attempt is closed with the artifact as its output checksum.
+    """
+
+    lake: LakeResource
+    warehouse: WarehouseResource
+
+    def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
+        """Write each partition's artifact and record it with its check outcomes."""
+        if obj.skipped:
+            return
+        if not partition_keys(context):
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: lake assets must be partitioned"
+            )
+        lake = self.lake.store()
+        dataset = context.asset_key.to_user_string()
+        publisher = publisher_of(self.warehouse, obj, dataset)
+        written: dict[str, str] = {}
+        for key, frame in sorted(obj.frames.items()):
+            folder = artifact_folder(context.asset_key, key)
+
+            def write(key=key, frame=frame, folder=folder) -> DayWrite:
+                checksum = lake.write_artifact(folder, frame)
+                if key in obj.outcomes:
+                    run_id = obj.attempts[key].run_id
+                    outcomes = {key: obj.outcomes[key]}
+                    record_outcomes(self.warehouse, dataset, run_id, outcomes, {key: checksum})
+                return DayWrite(rows_written=frame.height, output_checksum=checksum)
+
+            done = publisher.commit(obj, key, self.warehouse.metadata_transaction, write, True)
+            if done is not None:
+                written[key] = lake.uri(f"{folder}/{artifact_name(done.output_checksum)}")
+        frames = [obj.frames[key] for key in sorted(written)]
+        if frames:
+            context.add_output_metadata(
+                {
+                    **frame_metadata(pl.concat(frames), next(iter(written.values()))),
+                    "partitions_written": len(written),
+                    "artifacts": ", ".join(f"{k}: {written[k]}" for k in sorted(written))[:4000],
+                }
+            )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """Not used: publishing assets read the artifacts their ledger rows name."""
+        raise NotImplementedError("staged artifacts are read by checksum, not as an input")
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Publishes each partition to the published tables with the strategy the asset declares.
+
+    One partition at a time, in one transaction of the table store: the
+    publication's precondition (the artifact is still current), the write (a
+    day's overwrite, or a merge with the business days it changes) and, where
+    the ledger lives in the same DuckDB file, the ledger record.
+    """
+
+    warehouse: WarehouseResource
+    tables: TablesResource
+
+    def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
+        """Overwrite or merge each partition of the publication, atomically with its record."""
+        if obj.skipped:
+            return
+        tables = self.tables.store()
+        meta = context.definition_metadata
+        table = meta[TABLE]
+        strategy = WriteStrategy(meta[WRITE_STRATEGY])
+        publisher = publisher_of(self.warehouse, obj, context.asset_key.to_user_string())
+        in_transaction = tables.shares_ledger(self.warehouse)
+        results: dict[str, WriteResult] = {}
+        changed: set[str] = set()
+        for key, frame in sorted(obj.frames.items()):
+
+            def write(key=key, frame=frame) -> DayWrite:
+                days, checksum = None, None
+                if strategy is WriteStrategy.OVERWRITE_PARTITION:
+                    day = validate_partition_key(key)
+                    window = (day, day + dt.timedelta(days=1))
+                    column = meta[PARTITION_COLUMN]
+                    result = tables.overwrite_partition(table, frame, column, window)
+                    rows = frame.height
+                    with tables.query([table]) as con:  # inside the write's transaction
+                        checksum = daily_slice_checksums(con, table, column, [day])[day]
+                else:
+                    merge, days = merge_day(tables, meta, obj, key, frame)
+                    if days is not None:  # before the write: a lost record still names them
+                        publisher.ledger.record_changed_days(obj.attempts[key], days)
+                    result = merge()
+                    rows = result.rows_changed
+                results[key] = result
+                return DayWrite(rows_written=rows, output_checksum=checksum, changed_days=days)
+
+            done = publisher.commit(obj, key, tables.transaction, write, in_transaction)
+            if done is not None and done.changed_days is not None:
+                changed.update(done.changed_days)
+        if IMPACT_DAY in meta:
+            context.add_output_metadata(
+                {
+                    "changed_business_days": ", ".join(sorted(changed)) or "none",
+                    "days_changed": len(changed),
+                }
+            )
+        frames = [obj.frames[key] for key in sorted(results)]
+        if frames:
+            context.add_output_metadata(
+                {
+                    **frame_metadata(pl.concat(frames), table),
+                    "write_strategy": strategy.value,
+                    "partitions_written": len(results),
+                    "rows_deleted": sum(r.rows_deleted for r in results.values()),
+                    "rows_changed": sum(r.rows_changed for r in results.values()),
+                    "table_rows_total": tables.count(table),
+                    "columns_added": ", ".join(
+                        sorted({c for r in results.values() for c in r.columns_added})
+                    )
+                    or "none",
+                    "empty_partition": any(f.height == 0 for f in frames),
+                }
+            )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """Not used: marts read the published tables through the table store."""
+        raise NotImplementedError("published tables are read through the table store")
+
+
+def merge_day(
+    tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
+) -> tuple[Callable[[], WriteResult], list[str] | None]:
+    """How one partition is merged into a current-state table, and the days it changes.
+
+    A partition published before is a correction: its keys (old and new) are
+    recomputed from every current artifact and replaced; a first publication is
+    the newer-wins merge. Returns the write (not yet run) and the business days
+    it changes, from the old and new rows, so they are known before the write.
+    """
+    business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
+    table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
+    redo = obj.recompute(key) if obj.recompute else None
+    if redo is None:
+        days = None
+        if day_column:
+            impact = tables.changed_days(table, frame, business_key, order_by, day_column)
+            days = [day.isoformat() for day in impact]
+        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days
+    days = None
+    if day_column:
+        old = tables.key_days(table, business_key, redo.keys, day_column)
+        new = redo.rows.get_column(day_column).cast(pl.Date).drop_nulls().unique().to_list()
+        days = sorted({d.isoformat() for d in [*old, *new]})
+    return (lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)), days
+
+
+def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:
+    """The publisher recording ``obj``'s attempts (its run, code version and force flag)."""
+    first = next(iter(obj.attempts.values()))
+    return Publisher(
+        Ledger(warehouse), dataset, first.run_id, first.code_version, first.forced, lambda _: None
+    )

@@ -1,0 +1,164 @@
+"""Plan a launch: which partitions of a job need a run, decided before any run starts.
+
+A skipped partition inside a run still costs Dagster a run, its steps and their
+events. The planner avoids that: it fingerprints every asset's inputs exactly as
+the asset itself would (landing content checksums, upstream output checksums,
+mart input checksums), compares them with the ledger's published versions, and
+returns the partitions that need work. A partition whose upstream needs work
+needs work too (its input is only known once the upstream ran); a mart, whose days
+may change with any upstream day, then needs every day of the window. The run that
+is launched still applies the same rule per partition (unchanged days inside it
+skip), so the planner can only save work, never skip something that changed: it
+saves whole runs when nothing in a window changed, and narrows a window to the
+changed days when no mart is in the job.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import duckdb
+
+from platform_assets.core.landing import LandingStore
+from platform_assets.core.ledger import Ledger, PublishedVersion
+from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.core.publisher import UpstreamNotPublished, is_unchanged, upstream_artifacts
+from platform_assets.orchestration.warehouse_resource import WarehouseResource
+from platform_assets.storage.table_store import TableStore
+
+
+@dataclass(frozen=True)
+class PlanResources:
+    """What the planner reads: the landing area, the ledger's warehouse, published tables."""
+
+    landing: LandingStore
+    warehouse: WarehouseResource
+    tables: TableStore
+
+
+InputChecksums = Callable[[PlanResources, list[str]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """How an asset fingerprints its inputs outside a run.
+
+    ``same_day``: partition ``d`` reads only partition ``d`` of its parents; if
+    false (marts over a current-state table) any change upstream may change any day.
+    """
+
+    checksums: InputChecksums
+    same_day: bool = True
+
+
+_INPUTS: dict[dg.AssetKey, PlanInputs] = {}
+
+
+def upstream_checksums(
+    warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
+) -> dict[str, str]:
+    """Input checksums of a publishing asset: the upstream's current artifacts (its published
+    output checksums), so everything below a byte-identical staged partition skips."""
+    checksums, missing = upstream_artifacts(Ledger(warehouse), upstream, partition_keys)
+    if missing:
+        raise UpstreamNotPublished(next(iter(missing.values())))
+    return checksums
+
+
+def register_inputs(key: dg.AssetKey, inputs: PlanInputs) -> None:
+    """Declare how the asset ``key`` fingerprints its inputs (called by the asset factories)."""
+    _INPUTS[key] = inputs
+
+
+def across_days(keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+    """Those of ``keys`` whose days may change with any upstream day (marts), in order."""
+    return sorted(key for key in keys if key in _INPUTS and not _INPUTS[key].same_day)
+
+
+@dataclass
+class AssetPlan:
+    """One asset's decision: the partitions to compute and the unchanged ones."""
+
+    dataset: str
+    todo: list[str]
+    unchanged: dict[str, PublishedVersion] = field(default_factory=dict)
+
+
+@dataclass
+class JobPlan:
+    """The decisions for every asset of a job over some partitions."""
+
+    job: str
+    partitions: list[str]
+    assets: list[AssetPlan]
+
+    @property
+    def todo(self) -> list[str]:
+        """The partitions at least one asset has to compute."""
+        return sorted({key for asset in self.assets for key in asset.todo})
+
+    def ranges(self) -> list[tuple[str, str]]:
+        """The partitions to run as contiguous (first, last) day ranges."""
+        ranges: list[tuple[str, str]] = []
+        for key in self.todo:
+            day = validate_partition_key(key)
+            if ranges and validate_partition_key(ranges[-1][1]) + dt.timedelta(days=1) == day:
+                ranges[-1] = (ranges[-1][0], key)
+            else:
+                ranges.append((key, key))
+        return ranges
+
+
+def _checksums(inputs: PlanInputs, resources: PlanResources, keys: list[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    try:
+        return inputs.checksums(resources, keys)
+    except (UpstreamNotPublished, duckdb.CatalogException):
+        return {}
+
+
+def plan_job(
+    defs: dg.Definitions,
+    job_name: str,
+    partitions: list[str],
+    resources: PlanResources,
+    assets: list[dg.AssetKey] | None = None,
+) -> JobPlan:
+    """Decide, asset by asset in dependency order, which partitions of a job need a run.
+
+    ``assets`` limits the plan to a selection of the job's assets.
+    """
+    graph = defs.resolve_asset_graph()
+    job_keys = defs.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    if assets is not None:
+        job_keys = job_keys & set(assets)
+    ledger = Ledger(resources.warehouse)
+    changed: dict[dg.AssetKey, set[str]] = {}
+    plans = []
+    for key in (k for k in graph.toposorted_asset_keys if k in job_keys):
+        node, inputs = graph.get(key), _INPUTS.get(key)
+        if inputs is None:
+            raise KeyError(
+                f"{key.to_user_string()} declares no input checksums for the planner: build it "
+                "with the pipeline's factories (staging_asset, published_asset, mart_asset)"
+            )
+        upstream = set().union(*(changed.get(parent, set()) for parent in node.parent_keys))
+        if inputs.same_day:
+            stale = upstream & set(partitions)
+        else:
+            stale = set(partitions) if upstream else set()
+        rest = [k for k in partitions if k not in stale]
+        checksums = _checksums(inputs, resources, rest)
+        dataset, version = key.to_user_string(), node.code_version or "unversioned"
+        published = ledger.published(dataset, partitions)
+        unchanged = {
+            k: published[k]
+            for k in rest
+            if k in checksums and is_unchanged(published[k], checksums[k], version)
+        }
+        todo = sorted(k for k in partitions if k not in unchanged)
+        changed[key] = set(todo)
+        plans.append(AssetPlan(dataset, todo, unchanged))
+    return JobPlan(job_name, partitions, plans)

@@ -1,0 +1,121 @@
+"""Short-lived, retrying connections to the DuckDB warehouse file.
+
+The write path (``connect`` and the write strategies) does not import Dagster,
+so writer processes start fast; the Dagster resource around :func:`connect` is
+:class:`platform_assets.orchestration.warehouse_resource.WarehouseResource`.
+"""
+
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+# Another process holds the file, or is creating it right now (a new file's header is
+# written just after the file appears: several first writers at once see it half-made).
+_LOCK_MARKERS = ("could not set lock", "conflicting lock", "not a valid duckdb database file")
+_jitter = random.Random()
+
+
+class WarehouseLockTimeout(RuntimeError):
+    """The warehouse file stayed locked by another process for longer than allowed."""
+
+
+def quote_ident(name: str) -> str:
+    """Quote one SQL identifier for DuckDB (doubling embedded quotes)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(table: str) -> str:
+    """Quote a ``schema.table`` name part by part."""
+    return ".".join(quote_ident(part) for part in table.split("."))
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc).lower() for marker in _LOCK_MARKERS)
+
+
+@contextmanager
+def connect(
+    path: Path, timeout_s: float = 120.0, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open ``path``, retrying with jittered backoff while another process holds the lock.
+
+    The connection is always closed on exit, also when the body raises, so a
+    failed write never leaves the file locked. After ``timeout_s`` seconds of
+    waiting, :class:`WarehouseLockTimeout` is raised. The session's time zone is
+    UTC whatever the machine's ``TZ`` (see :func:`use_utc`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only and path.exists())
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WarehouseLockTimeout(
+                    f"warehouse {path} stayed locked by another process for {timeout_s:g}s: {exc}"
+                ) from exc
+            time.sleep(min(remaining, delay * (0.5 + _jitter.random())))
+            delay = min(delay * 2, 0.25)
+    try:
+        use_utc(con)
+        yield con
+    finally:
+        con.close()
+
+
+def use_utc(con: duckdb.DuckDBPyConnection) -> None:
+    """Set the session's time zone to UTC (built-in ICU).
+
+    DuckDB formats, truncates and casts ``TIMESTAMPTZ`` values in the session's
+    time zone, which defaults to the machine's ``TZ``.
+    """
+    con.execute("SET TimeZone = 'UTC'")
+
+
+def query_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None
+) -> pl.DataFrame:
+    """Run a query with bound parameters (positional or ``$named``) as a polars DataFrame."""
+    return con.sql(sql, params=params or []).pl()
+
+
+_OPEN_TRANSACTION: ContextVar[duckdb.DuckDBPyConnection | None] = ContextVar(
+    "platform_open_transaction", default=None
+)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction on ``con``: committed at the end, rolled back on error.
+
+    Reentrant: inside an open transaction on the same connection the block joins
+    it, so a table write and its ledger record can commit together. On failure
+    the original error is raised (a failing ROLLBACK, e.g. after a failed COMMIT
+    that already ended the transaction, does not mask it).
+    """
+    if _OPEN_TRANSACTION.get() is con:
+        yield
+        return
+    con.execute("BEGIN TRANSACTION")
+    token = _OPEN_TRANSACTION.set(con)
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        _OPEN_TRANSACTION.reset(token)

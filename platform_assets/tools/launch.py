@@ -1,0 +1,254 @@
+"""Launch jobs over a range of days, running only the partitions that changed.
+
+Usage: ``python -m platform_assets.launch --start 2024-01-01 --days 7 [--force]
+[--job orders_daily_job]``, or ``--repair`` to recompute the published days that
+``python -m platform_assets.tools.verify`` finds changed behind the platform's back.
+Each job is planned first (:mod:`platform_assets.orchestration.planner`); changed days run as
+single-run ranges on the Dagster instance in ``DAGSTER_HOME`` (so they show in the
+UI), and unchanged days get a ``skipped`` ledger row under the plan's id without
+starting a run. ``--force`` runs every day and recomputes it.
+"""
+
+import argparse
+import datetime as dt
+import sys
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from platform_assets.core.ledger import Ledger
+from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.definitions import defs
+from platform_assets.orchestration.drift import verify_all
+from platform_assets.orchestration.idempotency import FORCE_TAG
+from platform_assets.orchestration.planner import JobPlan, PlanResources, across_days, plan_job
+
+# Step failures are summarised by describe(); the console would repeat them with tracebacks.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+JOBS = ["customers_daily_job", "orders_daily_job"]
+PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
+
+
+def run_range(
+    job_name: str,
+    first: str,
+    last: str,
+    instance: dg.DagsterInstance,
+    force: bool = False,
+    definitions: dg.Definitions | None = None,
+    assets: list[dg.AssetKey] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Materialize the partitions ``first``..``last`` in one run of a job (or of ``assets``)."""
+    tags = {RANGE_START: first, RANGE_END: last}
+    if force:
+        tags[FORCE_TAG] = "true"
+    job = (definitions or defs).resolve_job_def(job_name)
+    return job.execute_in_process(
+        run_config=QUIET,
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
+        asset_selection=assets,
+    )
+
+
+@dataclass
+class JobLaunch:
+    """What launching one job did: its plan (None when forced), runs, and the plan's id."""
+
+    job: str
+    plan_id: str
+    plan: JobPlan | None
+    runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        """Whether every launched run succeeded (true when none was needed)."""
+        return all(run.success for run in self.runs)
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The plan's id (ledger rows of planned skips) and the ids of the launched runs."""
+        return [self.plan_id, *(run.run_id for run in self.runs)]
+
+
+def day_keys(first: dt.date, days: int) -> list[str]:
+    """``days`` consecutive partition keys from ``first``."""
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range(days)]
+
+
+def plan_resources(definitions: dg.Definitions) -> PlanResources:
+    """The landing, ledger and published tables the definitions' assets use."""
+    resources = definitions.resources
+    return PlanResources(
+        landing=resources["landing"].store(),
+        warehouse=resources["warehouse"],
+        tables=resources["tables"].store(),
+    )
+
+
+def _record_planned_skips(plan: JobPlan, plan_id: str, resources: PlanResources) -> None:
+    """A ``skipped`` ledger row for every unchanged partition no launched run covers."""
+    covered = set(plan.todo)
+    ledger = Ledger(resources.warehouse)
+    for asset in plan.assets:
+        skipped = {k: v for k, v in asset.unchanged.items() if k not in covered}
+        if skipped:
+            ledger.record_skips(plan_id, asset.dataset, skipped)
+
+
+def launch_job(
+    job_name: str,
+    partitions: list[str],
+    instance: dg.DagsterInstance,
+    force: bool = False,
+    definitions: dg.Definitions | None = None,
+    assets: list[dg.AssetKey] | None = None,
+) -> JobLaunch:
+    """Plan a job over ``partitions`` and run the days that need it (all of them if forced).
+
+    ``definitions`` default to the environment's (the planner reads their resources);
+    ``assets`` limits planning and runs to a selection of the job's assets.
+    """
+    if not partitions:
+        raise ValueError(f"{job_name}: no partitions to launch")
+    definitions = definitions or defs
+    plan_id = dt.datetime.now(dt.UTC).strftime(PLAN_ID_FORMAT)
+    if force:
+        launch = JobLaunch(job_name, plan_id, None)
+        ranges = [(partitions[0], partitions[-1])]
+    else:
+        resources = plan_resources(definitions)
+        with resources.warehouse.session():
+            plan = plan_job(definitions, job_name, partitions, resources, assets)
+            _record_planned_skips(plan, plan_id, resources)
+        launch = JobLaunch(job_name, plan_id, plan)
+        ranges = plan.ranges()
+    launch.runs = [
+        run_range(job_name, first, last, instance, force, definitions, assets)
+        for first, last in ranges
+    ]
+    launch.runs += catch_up(job_name, launch.runs, instance, definitions, assets)
+    return launch
+
+
+def catch_up(
+    job_name: str,
+    runs: list[dg.ExecuteInProcessResult],
+    instance: dg.DagsterInstance,
+    definitions: dg.Definitions,
+    assets: list[dg.AssetKey] | None,
+) -> list[dg.ExecuteInProcessResult]:
+    """Recompute the mart days the runs' merges changed, inside or outside their window.
+
+    A landing day's changes reach earlier business days (late updates, refunds,
+    corrections); the launch recomputes them before it returns instead of leaving them
+    to the late-changes sensor. Planned: days whose state equals what the mart
+    published start no run.
+    """
+    job_keys = definitions.resolve_job_def(job_name).asset_layer.executable_asset_keys
+    marts = across_days(set(assets) & job_keys if assets else job_keys)
+    if not runs or not marts:
+        return []
+    ledger = Ledger(definitions.resources["warehouse"])
+    valid = set(definitions.resolve_job_def(job_name).partitions_def.get_partition_keys())
+    days = sorted(d for d in ledger.changed_days_of_runs([r.run_id for r in runs]) if d in valid)
+    if not days:
+        return []
+    return launch_job(job_name, days, instance, False, definitions, marts).runs
+
+
+def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:
+    """What was planned for a job and how its runs ended, naming every day not published."""
+    if launch.plan is None:
+        planned = f"forced: all {len(launch.runs)} range(s) run"
+    else:
+        todo = launch.plan.todo
+        skipped = len(launch.plan.partitions) - len(todo)
+        planned = f"{len(todo)} day(s) to run, {skipped} unchanged (no run)"
+    runs = ", ".join(
+        f"run {run.run_id} {'succeeded' if run.success else 'FAILED'}" for run in launch.runs
+    )
+    lines = [f"{launch.job}: {planned}" + (f"; {runs}" if runs else "")]
+    for run in launch.runs:
+        if run.success:
+            continue
+        failures = ledger.run_failures(run.run_id) if ledger else []
+        for dataset, partition, error in failures:
+            lines.append(f"  not published: {dataset} {partition}: {error[:300]}")
+        if not failures:
+            for event in run.get_step_failure_events():
+                message = event.step_failure_data.error.message.strip().splitlines()[0]
+                lines.append(f"  step {event.step_key} failed: {message[:300]}")
+    return "\n".join(lines)
+
+
+def contiguous(days: list[str]) -> list[list[str]]:
+    """Sorted days split into runs of consecutive days."""
+    groups: list[list[str]] = []
+    for key in sorted(days):
+        day = validate_partition_key(key)
+        if groups and validate_partition_key(groups[-1][-1]) + dt.timedelta(days=1) == day:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    return groups
+
+
+def repair(
+    instance: dg.DagsterInstance, definitions: dg.Definitions | None = None
+) -> list[JobLaunch]:
+    """Recompute (forced) every published day that drifted from its ledger checksum."""
+    definitions = definitions or defs
+    by_asset: dict[dg.AssetKey, list[str]] = {}
+    for item in verify_all(definitions):
+        by_asset.setdefault(dg.AssetKey.from_user_string(item.dataset), []).append(item.partition)
+    launches = []
+    for key, days in sorted(by_asset.items()):
+        job = next(
+            j
+            for j in JOBS
+            if key in definitions.resolve_job_def(j).asset_layer.executable_asset_keys
+        )
+        for group in contiguous(days):
+            launches.append(launch_job(job, group, instance, True, definitions, [key]))
+    return launches
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", help="first day, YYYY-MM-DD")
+    parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--job", action="append", choices=JOBS, help="default: every job")
+    parser.add_argument("--force", action="store_true", help="recompute unchanged partitions")
+    parser.add_argument(
+        "--repair", action="store_true", help="recompute the days `verify` finds drifted"
+    )
+    args = parser.parse_args(argv)
+    if args.days < 1:
+        parser.error("--days must be at least 1")
+    if not args.repair and not args.start:
+        parser.error("--start is required (or --repair)")
+    began = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        if args.repair:
+            launches = repair(instance)
+            if not launches:
+                print("no drifted day: nothing to repair")
+        else:
+            partitions = day_keys(validate_partition_key(args.start), args.days)
+            launches = [
+                launch_job(job, partitions, instance, args.force) for job in args.job or JOBS
+            ]
+    ledger = Ledger(defs.resources["warehouse"])
+    for launch in launches:
+        print(describe(launch, ledger))
+    print(f"total {time.monotonic() - began:.1f}s", file=sys.stderr)
+    return 0 if all(launch.success for launch in launches) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
