@@ -40,8 +40,8 @@ def reference(settings) -> tuple[pl.DataFrame, pl.DataFrame]:
     """curated.orders and marts.daily_orders from the landing files, in plain SQL."""
     latest = (
         "WITH latest AS (SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER ("
-        "PARTITION BY order_id ORDER BY updated_at DESC, seq DESC, customer_id DESC, "
-        "status DESC, amount DESC, currency DESC, created_at DESC, (op = 'D') DESC) AS rn "
+        "PARTITION BY order_id ORDER BY updated_at DESC, seq DESC, (op = 'D') DESC, "
+        "customer_id DESC, status DESC, amount DESC, currency DESC, created_at DESC) AS rn "
         "FROM read_csv($glob, types = {'amount': 'DECIMAL(18,2)', "
         "'created_at': 'TIMESTAMP', 'updated_at': 'TIMESTAMP'})) WHERE rn = 1) "
     )
@@ -138,3 +138,29 @@ def test_a_one_day_launch_recomputes_the_earlier_mart_days_it_changed(settings, 
         assert len(launch.runs) == 2  # the day, then the mart days it changed
         _, mart = reference(settings)
         assert read_table(settings, MART_SQL).equals(mart)
+
+
+TIED = ("2024-01-01 09:00:00", "2024-01-02 10:00:00")  # created, updated of the tied events
+
+
+@pytest.mark.parametrize("order", ["same day", "delete first", "update first"])
+def test_a_delete_tied_with_an_update_wins_on_every_path(settings, defs, order):
+    """One total order everywhere: at a tie on (updated_at, seq) a delete wins, whether
+    the two events arrive in one file (staging's dedupe), in two days published in
+    either order (the merge), or through a correction (the keyed recompute)."""
+    update = event("U", 9, 2, "paid", "20.00", *TIED)
+    delete = event("D", 9, 2, "paid", "20.00", *TIED)
+    land(settings, DAYS[0], DAY1)
+    with dg.instance_for_test() as instance:
+        if order == "same day":
+            land(settings, DAYS[1], [update, delete])
+            relaunch(settings, defs, instance)
+        else:
+            first, second = (delete, update) if order == "delete first" else (update, delete)
+            land(settings, DAYS[1], [first])
+            land(settings, DAYS[2], [second])
+            for day in (DAYS[2], DAYS[0], DAYS[1]):  # the later day is published first
+                assert launch_job("orders_daily_job", [day], instance, definitions=defs).success
+            relaunch(settings, defs, instance)
+        deleted = read_table(settings, "SELECT is_deleted FROM curated.orders WHERE order_id = 2")
+        assert deleted["is_deleted"].to_list() == [True]

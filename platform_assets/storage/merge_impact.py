@@ -1,10 +1,11 @@
 """Which business days a merge actually changes, computed before the merge runs.
 
-A row changes the table when its key is new, or when it is at least as new by
-the ordering columns and differs in a value column. An event older than (or
-equal to) what is stored changes nothing and names no day. The result may name
-a day whose figures end up equal (the downstream skip logic then skips it); it
-never misses a changed day.
+A row changes the table when its key is new, or when it is newer by the merge's
+own total order (:func:`~platform_assets.storage.strategies.newer_condition` over the
+ordering columns, then every remaining column): exactly the rows the merge updates.
+An event older than (or equal to) what is stored changes nothing and names no
+day. The result may name a day whose figures end up equal (the downstream skip
+logic then skips it); it never misses a changed day.
 """
 
 import datetime as dt
@@ -12,6 +13,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from platform_assets.storage.strategies import newer_condition
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, quote_ident
 
@@ -33,19 +35,18 @@ def changed_days(
     if not current:
         days = frame.get_column(day_column).cast(pl.Date).unique().drop_nulls()
         return sorted(days.to_list())
-    values = [c for c in frame.columns if c not in key and c not in order_by and c in current]
+    fixed = {c.lower() for c in [*key, *order_by]}
+    rest = [c for c in current if c.lower() not in fixed and c in frame.columns]
+    newer = newer_condition([*order_by, *rest], "s", "t", quote_ident)
     on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
     new_key = " AND ".join(f"t.{quote_ident(k)} IS NULL" for k in key)
-    order_s = ", ".join(f"s.{quote_ident(c)}" for c in order_by)
-    order_t = ", ".join(f"t.{quote_ident(c)}" for c in order_by)
-    differs = " OR ".join(f"s.{quote_ident(c)} IS DISTINCT FROM t.{quote_ident(c)}" for c in values)
     day = quote_ident(day_column)
     con.register(_INCOMING, frame.to_arrow())
     try:
         rows = con.execute(
             f"WITH changed AS (SELECT s.{day} AS new_day, t.{day} AS old_day "  # noqa: S608
             f"FROM {_INCOMING} AS s LEFT JOIN {qualified(table)} AS t ON {on} "
-            f"WHERE ({new_key}) OR ((({order_s}) >= ({order_t})) AND ({differs or 'false'}))) "
+            f"WHERE ({new_key}) OR ({newer})) "
             "SELECT DISTINCT CAST(new_day AS DATE) FROM changed WHERE new_day IS NOT NULL "
             "UNION SELECT DISTINCT CAST(old_day AS DATE) FROM changed WHERE old_day IS NOT NULL "
             "ORDER BY 1"

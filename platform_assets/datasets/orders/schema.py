@@ -8,7 +8,19 @@ from platform_assets.core.landing_parser import LandingContract
 
 DATASET = "orders"
 BUSINESS_KEY = ["order_id"]
-ORDERING = ["updated_at", "seq"]
+# The total order of an order's events (rule 3): the newest by (updated_at, seq) wins; at a
+# tie a delete wins, then the larger value column by column, NULL lowest. Staging's dedupe,
+# the curated merge and the keyed recompute all use it, so every path keeps the same event.
+ORDERING = [
+    "updated_at",
+    "seq",
+    "is_deleted",
+    "customer_id",
+    "status",
+    "amount",
+    "currency",
+    "created_at",
+]
 CURATED_TABLE = "curated.orders"
 MART_TABLE = "marts.daily_orders"
 

@@ -6,30 +6,31 @@ import datetime as dt
 
 import polars as pl
 
-from platform_assets.datasets.orders.schema import CURRENT_STATE_COLUMNS, STAGING_COLUMNS
+from platform_assets.datasets.orders.schema import (
+    BUSINESS_KEY,
+    CURRENT_STATE_COLUMNS,
+    ORDERING,
+    STAGING_COLUMNS,
+)
 
 
 def keep_latest(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep the latest row per ``order_id`` by (``updated_at``, ``seq``).
+    """Keep the latest row per order by the dataset's total order (:data:`ORDERING`).
 
-    The rule ``ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at
-    DESC, seq DESC) = 1``, with every remaining column as a final tie-break so
-    the result never depends on file or row order. Output is sorted by key.
+    ``ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY <ORDERING> DESC, NULLS
+    LAST) = 1``: rows still tied are equal in every published column, so the result
+    never depends on file or row order. Output is sorted by key.
     """
-    tie_break = [c for c in frame.columns if c not in ("order_id", "updated_at", "seq")]
-    return frame.sort(["order_id", "updated_at", "seq", *tie_break]).unique(
-        subset=["order_id"], keep="last", maintain_order=True
+    return frame.sort([*BUSINESS_KEY, *ORDERING]).unique(
+        subset=BUSINESS_KEY, keep="last", maintain_order=True
     )
 
 
 def staged_rows(events: pl.DataFrame, landing_date: dt.date) -> pl.DataFrame:
     """One day's CDC events as staging rows: latest per order, deletes as tombstones."""
     return (
-        keep_latest(events)
-        .with_columns(
-            is_deleted=pl.col("op") == "D",
-            landing_date=pl.lit(landing_date, dtype=pl.Date),
-        )
+        keep_latest(events.with_columns(is_deleted=pl.col("op") == "D"))
+        .with_columns(landing_date=pl.lit(landing_date, dtype=pl.Date))
         .select(STAGING_COLUMNS)
     )
 
