@@ -4,6 +4,8 @@ A dataset declares a :class:`DatasetSpec` (contract, key, ordering, staging
 transform, checks, publication strategy) and gets its assets from here, with
 the same guarantees for all: per-partition checksums, ledger rows, skip when
 unchanged, the force tag, quarantine, blocking checks, gated atomic publication.
+Each asset's code version is derived from its declaration and write spec
+(:mod:`platform_assets.code_version`), so a logic change recomputes without a hand bump.
 """
 
 import datetime as dt
@@ -62,7 +64,10 @@ AuditFn = Callable[[pl.DataFrame, int, int, list[int]], list[audit.CheckOutcome]
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Everything that makes a dataset different from another; the rest is shared."""
+    """Everything that makes a dataset different from another; the rest is shared.
+
+    Every field but the descriptions counts in the staging asset's code version.
+    """
 
     name: str
     landing_description: str = field(metadata=UNVERSIONED)
