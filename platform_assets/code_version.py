@@ -144,7 +144,7 @@ def _canonical(value: object, stack: Stack) -> object:  # noqa: C901, PLR0911, P
         frame = value.to_frame() if isinstance(value, pl.Series) else value
         return ["frame", _canonical(frame.schema, stack), _canonical(frame.rows(), stack)]
     if isinstance(value, types.ModuleType):
-        return ["module", value.__name__]
+        return ["module", _module_name(value.__name__)]
     if isinstance(value, Mapping):
         return ["map", [[_canonical(k, stack), _canonical(v, stack)] for k, v in value.items()]]
     if isinstance(value, set | frozenset):
@@ -171,9 +171,11 @@ def _canonical(value: object, stack: Stack) -> object:  # noqa: C901, PLR0911, P
     if isinstance(value, types.FunctionType):
         return _function(value, stack)
     if isinstance(value, type):
-        return _class(value)
+        return _class(value, stack)
     if isinstance(value, types.BuiltinFunctionType):
         return ["builtin", value.__qualname__]
+    if is_dataset_code(type(value).__module__) and hasattr(value, "__dict__"):
+        return ["object", _class(type(value), stack), _canonical(vars(value), stack)]
     text = repr(value)
     if " at 0x" in text or callable(value):
         raise UnversionableValue(
@@ -181,6 +183,15 @@ def _canonical(value: object, stack: Stack) -> object:  # noqa: C901, PLR0911, P
             "use a function, a dataclass or plain values in a declaration"
         )
     return ["repr", type(value).__qualname__, text]
+
+
+def _module_name(name: str) -> str:
+    """A library module by name; the platform's by its last component, so moving a module
+    inside the package (``platform_assets.audit`` to ``platform_assets.core.audit``) is
+    no change."""
+    if name == PLATFORM or name.startswith(PLATFORM + "."):
+        return f"{PLATFORM}:{name.rsplit('.', 1)[-1]}"
+    return name
 
 
 def _is_dtype_class(value: object) -> bool:
@@ -269,14 +280,31 @@ def _global_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _class(cls: type) -> object:
-    if not is_dataset_code(cls.__module__):
+def _class(cls: type, stack: Stack) -> object:
+    """A class of the dataset's code: its source and its members (methods with what they
+    use, class attributes); another class by name."""
+    key = f"{cls.__module__}.{cls.__qualname__}"
+    if not is_dataset_code(cls.__module__) or key in stack:
         return ["class", cls.__qualname__]
+    stack = (*stack, key)
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        source = _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
     except (OSError, TypeError, SyntaxError):
-        return ["class", cls.__qualname__]
-    return ["class", _normalized(tree.body[0])]
+        source = None
+    members = []
+    for name, member in sorted(vars(cls).items()):
+        dunder = name.startswith("__") and name.endswith("__")
+        if dunder and not isinstance(member, types.FunctionType):
+            continue  # __module__, __doc__, __dict__, ...: not code
+        if isinstance(member, staticmethod | classmethod):
+            member = member.__func__
+        if isinstance(member, property):
+            member = (member.fget, member.fset, member.fdel)
+        try:
+            members.append([name, _canonical(member, stack)])
+        except UnversionableValue:  # an exotic descriptor: its source line counts
+            members.append([name, ["member", type(member).__qualname__]])
+    return ["class", cls.__qualname__, source, members]
 
 
 def _body(fn: types.FunctionType) -> object:

@@ -12,6 +12,7 @@ skipped.
 import dataclasses
 import importlib
 import json
+import operator
 import os
 import re
 import subprocess
@@ -74,6 +75,16 @@ def factory(factor):
         return frame.with_columns(amount=pl.col("amount") * factor)
 
     return scaled
+
+
+class Scaler:
+    """A callable declaration: its methods and what they use count, and its fields."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def __call__(self, frame):
+        return helper(frame).with_columns(amount=pl.col("amount") * self.factor)
 '''
 
 EDITS = {
@@ -97,40 +108,54 @@ CHANGES = {
 }
 
 
-def fixture_module(tmp_path, name: str, edits: list[tuple[str, str]]):
-    """Write the fixture module with ``edits`` applied under ``name`` and import it."""
-    text = FIXTURE
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
-    sys.path.insert(0, str(tmp_path))
-    try:
+@pytest.fixture
+def fixture_module(tmp_path, monkeypatch):
+    """Write the fixture module with some edits under a name and import it (removed from
+    ``sys.modules`` after the test)."""
+
+    def write(name: str, edits: list[tuple[str, str]]):
+        text = FIXTURE
+        for old, new in edits:
+            assert old in text, old
+            text = text.replace(old, new)
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.delitem(sys.modules, name, raising=False)
         return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop(name, None)
+
+    return write
 
 
 @pytest.mark.parametrize("edit", sorted(EDITS))
-def test_an_edit_that_cannot_change_the_output_keeps_the_version(tmp_path, edit):
-    base = fixture_module(tmp_path, "cv_base", [])
-    edited = fixture_module(tmp_path, "cv_edited", EDITS[edit])
+def test_an_edit_that_cannot_change_the_output_keeps_the_version(fixture_module, edit):
+    base = fixture_module("cv_base", [])
+    edited = fixture_module("cv_edited", EDITS[edit])
     assert fingerprint(edited.transform) == fingerprint(base.transform)
 
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_change_to_the_code_or_what_it_uses_changes_the_version(tmp_path, change):
-    base = fixture_module(tmp_path, "cv_base", [])
-    changed = fixture_module(tmp_path, "cv_changed", CHANGES[change])
+def test_a_change_to_the_code_or_what_it_uses_changes_the_version(fixture_module, change):
+    base = fixture_module("cv_base", [])
+    changed = fixture_module("cv_changed", CHANGES[change])
     assert fingerprint(changed.transform) != fingerprint(base.transform)
 
 
-def test_renaming_a_function_keeps_its_version_and_closures_count(tmp_path):
-    module = fixture_module(tmp_path, "cv_closures", [])
+def test_a_callable_object_counts_by_its_class_code_and_its_fields(fixture_module):
+    base = fixture_module("cv_base", [])
+    helper_changed = fixture_module("cv_helper", CHANGES["a helper it calls"])
+    commented = fixture_module(
+        "cv_commented", [("        self.factor", "        # x\n        self.factor")]
+    )
+    assert fingerprint(commented.Scaler(2)) == fingerprint(base.Scaler(2))
+    assert fingerprint(base.Scaler(3)) != fingerprint(base.Scaler(2))
+    assert fingerprint(helper_changed.Scaler(2)) != fingerprint(base.Scaler(2))
+
+
+def test_renaming_a_function_keeps_its_version_and_closures_count(fixture_module):
+    module = fixture_module("cv_closures", [])
     assert fingerprint(module.factory(2)) == fingerprint(module.factory(2))
     assert fingerprint(module.factory(2)) != fingerprint(module.factory(3))
-    renamed = fixture_module(tmp_path, "cv_renamed", [("def helper(", "def helper_renamed(")])
+    renamed = fixture_module("cv_renamed", [("def helper(", "def helper_renamed(")])
     assert fingerprint(renamed.unrelated) == fingerprint(module.unrelated)
 
 
@@ -147,11 +172,10 @@ def test_declaration_fields_count_descriptions_do_not():
 
 
 def test_a_value_known_only_by_its_address_is_refused():
-    class Opaque:
-        pass
-
     with pytest.raises(UnversionableValue, match="cannot derive a code version"):
-        fingerprint([Opaque()])
+        fingerprint([object()])
+    with pytest.raises(UnversionableValue, match="cannot derive a code version"):
+        fingerprint(operator.methodcaller("sort"))  # callable, its logic is not visible
     with pytest.raises(UnversionableValue, match="Python UDF|native expressions"):
         fingerprint(pl.col("a").map_batches(lambda s: s))
 
