@@ -34,6 +34,7 @@ from platform_assets.code_version import (
 from platform_assets.datasets.orders import schema, transforms
 from platform_assets.datasets.orders.assets import DAILY_ORDERS, ORDERS
 from platform_assets.definitions import build_definitions
+from platform_assets.launch import plan_resources
 from platform_assets.pipeline import mart_asset, staging_asset
 from platform_assets.warehouse import qualified, query_frame
 from tests.conftest import read_table
@@ -327,6 +328,16 @@ def published(settings, sample_days, defs, instance):
     return first
 
 
+def planned(defs: dg.Definitions) -> dict[str, list[str]]:
+    """What ``launch`` would run (skip before launching): {dataset: days to compute}."""
+    plan = planner.plan_job(defs, "orders_daily_job", DAYS, plan_resources(defs))
+    return {asset.dataset: asset.todo for asset in plan.assets}
+
+
+def curated_orders(settings) -> set[int]:
+    return set(read_table(settings, "SELECT order_id FROM curated.orders")["order_id"])
+
+
 def version_of(defs: dg.Definitions, dataset: str) -> str:
     return defs.resolve_asset_graph().get(dg.AssetKey(dataset.split("/"))).code_version
 
@@ -342,6 +353,7 @@ def test_a_transform_fix_recomputes_staging_and_only_the_days_whose_data_it_chan
     for dataset in DATASETS[1:]:  # downstream versions do not depend on the staging code
         assert version_of(fixed, dataset) == version_of(defs, dataset)
     before = artifacts(settings)
+    assert TEST_ORDER in curated_orders(settings)
 
     rows = run_days(settings, fixed, instance)
 
@@ -356,15 +368,12 @@ def test_a_transform_fix_recomputes_staging_and_only_the_days_whose_data_it_chan
         },
     }
     for day in DAYS:
-        status, version, note = rows[("staging/orders", day)]
-        assert (version, note) == (new, f"code version {old} -> {new}")
+        assert rows[("staging/orders", day)][1:] == (new, f"code version {old} -> {new}")
         assert rows[("curated/orders", day)][1] == version_of(defs, "curated/orders")
     assert rows[("curated/orders", DAYS[1])][2] == "input changed"
     after = artifacts(settings)
     assert [day for day in DAYS if after[day] != before[day]] == [DAYS[1]]
-    assert TEST_ORDER not in set(
-        read_table(settings, "SELECT order_id FROM curated.orders")["order_id"]
-    )
+    assert TEST_ORDER not in curated_orders(settings)
     currencies = read_table(settings, "SELECT DISTINCT currency FROM marts.daily_orders")
     assert "XTS" not in set(currencies["currency"])
 
@@ -397,12 +406,10 @@ def test_a_mart_sql_change_recomputes_only_that_marts_days(
     changed = with_assets(settings, mart_asset(mart))
     old, new = version_of(defs, "marts/daily_orders"), version_of(changed, "marts/daily_orders")
     assert old != new
-    assert (
-        read_table(
-            settings, "SELECT count(*) AS n FROM marts.daily_orders WHERE status = 'cancelled'"
-        )["n"][0]
-        > 0
-    )
+    cancelled = "SELECT count(*) AS n FROM marts.daily_orders WHERE status = 'cancelled'"
+    assert read_table(settings, cancelled)["n"][0] > 0
+    assert planned(defs) == dict.fromkeys(DATASETS, [])  # launch plans by the same versions
+    assert planned(changed) == {**dict.fromkeys(DATASETS, []), "marts/daily_orders": DAYS}
 
     rows = run_days(settings, changed, instance)
 
@@ -415,10 +422,7 @@ def test_a_mart_sql_change_recomputes_only_that_marts_days(
     assert {rows[("marts/daily_orders", day)][1:] for day in DAYS} == {
         (new, f"code version {old} -> {new}")
     }
-    cancelled = read_table(
-        settings, "SELECT count(*) AS n FROM marts.daily_orders WHERE status = 'cancelled'"
-    )
-    assert cancelled["n"][0] == 0
+    assert read_table(settings, cancelled)["n"][0] == 0
     event = instance.get_latest_materialization_event(dg.AssetKey(["marts", "daily_orders"]))
     materialization = event.asset_materialization
     assert materialization.tags["dagster/code_version"] == new  # what the UI shows
