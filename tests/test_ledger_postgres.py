@@ -161,6 +161,7 @@ def test_the_ledger_cli_queries(warehouse):
     assert recent.columns[:5] == ["run", "dataset", "partition", "attempt", "status"]
     assert sorted(recent["run"]) == ["01234567", "planned"]
     assert recent["seconds"].dtype.is_float()
+    assert recent["code_version"].to_list() == ["1", "1"]
     assert summary.rows() == [("staging/orders", 1, "d1", 1, 1, 0, 0)]
 
 

@@ -158,7 +158,8 @@ def test_force_tag_recomputes_unchanged_partition(settings, published, materiali
     assert skipped_flags(result) == {d: False for d in DATASETS}
 
 
-def test_code_version_change_recomputes(settings, published, materialize_partition):
+def test_code_version_change_recomputes(settings, defs, published, materialize_partition):
+    version = defs.resolve_asset_graph().get(dg.AssetKey(["staging", "orders"])).code_version
     con = duckdb.connect(str(settings.warehouse_path))
     con.execute(
         "UPDATE platform.pipeline_runs SET code_version = 'old' "
@@ -173,7 +174,7 @@ def test_code_version_change_recomputes(settings, published, materialize_partiti
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey(["staging", "orders"])
     ]
-    assert reason == [f"{published[0]}: code version old -> 1"]
+    assert reason == [f"{published[0]}: code version old -> {version}"]
     assert statuses(settings, result)[f"curated/orders {published[0]}"] == "skipped"
 
 

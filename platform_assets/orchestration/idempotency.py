@@ -30,7 +30,8 @@ def is_forced(context: dg.AssetExecutionContext) -> bool:
 
 
 def code_version(context: dg.AssetExecutionContext) -> str:
-    """The code version declared on the asset being materialized."""
+    """The code version of the asset being materialized (derived from its declaration by
+    :mod:`platform_assets.core.code_version`)."""
     return context.assets_def.code_versions_by_key[context.asset_key] or "unversioned"
 
 

@@ -4,17 +4,20 @@ A dataset declares a :class:`DatasetSpec` (contract, key, ordering, staging
 transform, checks, publication strategy) and gets its assets from here, with
 the same guarantees for all: per-partition checksums, ledger rows, skip when
 unchanged, the force tag, quarantine, blocking checks, gated atomic publication.
+Each asset's code version is derived from its declaration and write spec
+(:mod:`platform_assets.core.code_version`), so a logic change recomputes without a hand bump.
 """
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dagster as dg
 import duckdb
 import polars as pl
 
 from platform_assets.core import check_results, checks
+from platform_assets.core.code_version import UNVERSIONED, CodeVersion, derive_code_version
 from platform_assets.core.landing import DaySnapshot, LandingChanged, LandingEntry, LandingStore
 from platform_assets.core.landing_parser import LandingContract, parse_day, quarantine_lines
 from platform_assets.core.ledger import Ledger
@@ -54,6 +57,7 @@ DAILY = daily_partitions()
 BACKFILL_POLICY = backfill_policy()
 PARTITION_COLUMN = "landing_date"
 TRAILING = 7  # days of history for the row-count check
+CODE_VERSION_PARTS = "platform/code_version_parts"
 
 StageFn = Callable[[pl.DataFrame, dt.date], pl.DataFrame]
 AuditFn = Callable[[pl.DataFrame, int, int, list[int]], list[checks.CheckOutcome]]
@@ -61,16 +65,18 @@ AuditFn = Callable[[pl.DataFrame, int, int, list[int]], list[checks.CheckOutcome
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """Everything that makes a dataset different from another; the rest is shared."""
+    """Everything that makes a dataset different from another; the rest is shared.
+
+    Every field but the descriptions counts in the staging asset's code version.
+    """
 
     name: str
-    landing_description: str
+    landing_description: str = field(metadata=UNVERSIONED)
     contract: LandingContract
     stage: StageFn
-    staging_description: str
+    staging_description: str = field(metadata=UNVERSIONED)
     checks: dict[str, tuple[str, str]]
     audit: AuditFn
-    code_version: str = "1"
 
     @property
     def landing_key(self) -> dg.AssetKey:
@@ -91,6 +97,11 @@ class DatasetSpec:
     def quarantine_table(self) -> str:
         """``quarantine.<name>``: landing rows that could not be parsed."""
         return f"quarantine.{self.name}"
+
+
+def versioned(write_spec: dict[str, str], version: CodeVersion) -> dict[str, str]:
+    """Definition metadata: the write spec and the digests of the code version's parts."""
+    return {**write_spec, CODE_VERSION_PARTS: version.describe()}
 
 
 def landing_source(spec: DatasetSpec) -> dg.SourceAsset:
@@ -146,6 +157,8 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         spec.staging_key,
         PlanInputs(lambda res, keys: planned_landing_checksums(res.landing, spec.name, keys)),
     )
+    write_spec = lake_output(PARTITION_COLUMN)
+    version = derive_code_version("staging", spec, write_spec=write_spec)
 
     @dg.asset(
         key=spec.staging_key,
@@ -153,9 +166,9 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         partitions_def=DAILY,
         backfill_policy=BACKFILL_POLICY,
         io_manager_key="lake_io_manager",
-        metadata=lake_output(PARTITION_COLUMN),
+        metadata=versioned(write_spec, version),
         check_specs=audit.check_specs(spec.staging_key, spec.checks),
-        code_version=spec.code_version,
+        code_version=version.value,
         group_name=spec.name,
         kinds={"polars", "parquet"},
         description=spec.staging_description,
@@ -263,13 +276,12 @@ class Publish:
     key: list[str]
     table: str
     strategy: WriteStrategy
-    description: str
+    description: str = field(metadata=UNVERSIONED)
     transform: Callable[[pl.DataFrame], pl.DataFrame]
     business_key: list[str] | None = None
     ordering: list[str] | None = None
     partition_column: str | None = None
     impact_day_column: str | None = None
-    code_version: str = "1"
 
 
 DRIFT_CHECK = "matches_ledger"
@@ -371,19 +383,23 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
         PlanInputs(lambda res, keys: upstream_checksums(res.warehouse, spec.staging_dataset, keys)),
     )
     dataset = dg.AssetKey(publish.key).to_user_string()
+    write_spec = warehouse_output(
+        publish.table,
+        publish.strategy,
+        partition_column=publish.partition_column,
+        key=publish.business_key,
+        order_by=publish.ordering,
+        impact_day_column=publish.impact_day_column,
+    )
+    version = derive_code_version(
+        "publish", publish, upstream=spec.staging_dataset, write_spec=write_spec
+    )
 
     @warehouse_asset(
         key=publish.key,
         deps=[spec.staging_key],
-        metadata=warehouse_output(
-            publish.table,
-            publish.strategy,
-            partition_column=publish.partition_column,
-            key=publish.business_key,
-            order_by=publish.ordering,
-            impact_day_column=publish.impact_day_column,
-        ),
-        code_version=publish.code_version,
+        metadata=versioned(write_spec, version),
+        code_version=version.value,
         group_name=spec.name,
         description=publish.description,
         check_specs=drift_specs(dg.AssetKey(publish.key), publish.strategy),
@@ -464,15 +480,14 @@ class Mart:
     """
 
     key: list[str]
-    group: str
-    deps: list[dg.AssetKey]
+    group: str = field(metadata=UNVERSIONED)
+    deps: list[dg.AssetKey] = field(metadata=UNVERSIONED)  # graph wiring; ``reads`` counts
     table: str
-    description: str
+    description: str = field(metadata=UNVERSIONED)
     input_checksums: DayChecksums
     build: BuildMart
     reads: list[str]
     partition_column: str = "business_date"
-    code_version: str = "1"
 
     @property
     def asset_key(self) -> dg.AssetKey:
@@ -498,14 +513,16 @@ def mart_asset(mart: Mart) -> dg.AssetsDefinition:
         ),
     )
     name = mart.asset_key.to_user_string()
+    write_spec = warehouse_output(
+        mart.table, WriteStrategy.OVERWRITE_PARTITION, partition_column=mart.partition_column
+    )
+    version = derive_code_version("mart", mart, write_spec=write_spec)
 
     @warehouse_asset(
         key=mart.key,
         deps=mart.deps,
-        metadata=warehouse_output(
-            mart.table, WriteStrategy.OVERWRITE_PARTITION, partition_column=mart.partition_column
-        ),
-        code_version=mart.code_version,
+        metadata=versioned(write_spec, version),
+        code_version=version.value,
         group_name=mart.group,
         description=mart.description,
         check_specs=drift_specs(mart.asset_key, WriteStrategy.OVERWRITE_PARTITION),

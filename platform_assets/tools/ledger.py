@@ -14,13 +14,14 @@ from platform_assets.storage.metadata_postgres import MetadataDatabaseError, red
 _RECENT_ATTEMPTS = {
     DUCKDB: "SELECT CASE WHEN starts_with(run_id, 'plan-') THEN 'planned' ELSE run_id[:8] END "
     "AS run, dataset, partition, attempt, status, forced, rows_in, "
-    "rows_written, (started_at AT TIME ZONE 'UTC')::TIMESTAMP(0) AS started_utc, "
+    "rows_written, code_version, (started_at AT TIME ZONE 'UTC')::TIMESTAMP(0) AS started_utc, "
     "round(epoch(completed_at) - epoch(started_at), 2) AS seconds, "
     "coalesce(error, note) AS detail "
     "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
     POSTGRES: "SELECT CASE WHEN run_id LIKE 'plan-%' THEN 'planned' ELSE left(run_id, 8) END "
     "AS run, dataset, partition, attempt, status, forced, rows_in, "
-    "rows_written, date_trunc('second', started_at AT TIME ZONE 'UTC') AS started_utc, "
+    "rows_written, code_version, date_trunc('second', started_at AT TIME ZONE 'UTC') "
+    "AS started_utc, "
     "round(extract(epoch FROM completed_at - started_at)::NUMERIC, 2)::DOUBLE PRECISION "
     "AS seconds, coalesce(error, note) AS detail "
     "FROM platform.pipeline_runs ORDER BY started_at DESC, run_id, dataset, partition LIMIT ?",
