@@ -98,3 +98,28 @@ def test_an_artifact_a_publication_still_holds_is_never_collected(settings, defs
     assert [(s.current, s.published) for s in states] == [(True, False), (False, True)]
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
     assert not [s for s in states if s.collectable(later, dt.timedelta(days=7))]
+
+
+def test_a_deleted_current_artifact_is_restaged_by_the_next_launch(settings, defs, sample_days):
+    """The launch planner applies the asset's own skip rule: a day whose current staged
+    artifact is gone (deleted by hand or by a lifecycle rule) is restaged, byte-identical,
+    and nothing below it changes."""
+    keys = sample_days(days=3, orders_per_day=50)
+    orders = dg.AssetKey(["staging", "orders"])
+    with dg.instance_for_test() as instance:
+        assert launch_job("orders_daily_job", keys, instance, definitions=defs).success
+        ledger, lake = stores(defs)
+        checksum = ledger.published("staging/orders", [DAY])[DAY].output_checksum
+        artifact = settings.lake_dir / artifact_folder(orders, DAY) / artifact_name(checksum)
+        before = read_table(settings, "SELECT * FROM curated.orders ORDER BY ALL")
+        artifact.unlink()
+
+        launched = launch_job("orders_daily_job", keys, instance, definitions=defs)
+
+        assert launched.success
+        staging = next(a for a in launched.plan.assets if a.dataset == "staging/orders")
+        assert staging.todo == [DAY]
+        assert artifact.exists()  # the same bytes under the same name
+        assert ledger.published("staging/orders", [DAY])[DAY].output_checksum == checksum
+        assert read_table(settings, "SELECT * FROM curated.orders ORDER BY ALL").equals(before)
+        assert launch_job("orders_daily_job", keys, instance, definitions=defs).runs == []

@@ -45,10 +45,9 @@ from platform_assets.orchestration.resources import (
     LakeResource,
     LandingResource,
     TablesResource,
-    artifact_folder,
+    artifact_present,
 )
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
-from platform_assets.storage.lake import artifact_name
 from platform_assets.storage.strategies import WriteStrategy
 from platform_assets.storage.table_store import TableStore
 
@@ -155,7 +154,12 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     """Parse, quarantine, stage and audit each landing day; store it as an artifact."""
     register_inputs(
         spec.staging_key,
-        PlanInputs(lambda res, keys: planned_landing_checksums(res.landing, spec.name, keys)),
+        PlanInputs(
+            lambda res, keys: planned_landing_checksums(res.landing, spec.name, keys),
+            present=lambda res, key, published: artifact_present(
+                res.lake, spec.staging_key, key, published.output_checksum
+            ),
+        ),
     )
     write_spec = lake_output(PARTITION_COLUMN)
     version = derive_code_version("staging", spec, write_spec=write_spec)
@@ -186,8 +190,7 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         pub = publisher(context, warehouse, spec.staging_dataset)
 
         def present(key: str, published) -> bool:
-            folder = artifact_folder(spec.staging_key, key)
-            return artifacts.exists(f"{folder}/{artifact_name(published.output_checksum)}")
+            return artifact_present(artifacts, spec.staging_key, key, published.output_checksum)
 
         with warehouse.session():  # the ledger bookkeeping on one connection
             plan = plan_days(context, pub, checksums, unreadable, present)

@@ -25,16 +25,19 @@ from platform_assets.core.ledger import Ledger, PublishedVersion
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.core.publisher import UpstreamNotPublished, is_unchanged, upstream_artifacts
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
+from platform_assets.storage.lake import LakeStore
 from platform_assets.storage.table_store import TableStore
 
 
 @dataclass(frozen=True)
 class PlanResources:
-    """What the planner reads: the landing area, the ledger's warehouse, published tables."""
+    """What the planner reads: the landing area, the ledger's warehouse, published tables,
+    the lake."""
 
     landing: LandingStore
     warehouse: WarehouseResource
     tables: TableStore
+    lake: LakeStore
 
 
 InputChecksums = Callable[[PlanResources, list[str]], dict[str, str]]
@@ -46,10 +49,13 @@ class PlanInputs:
 
     ``same_day``: partition ``d`` reads only partition ``d`` of its parents; if
     false (marts over a current-state table) any change upstream may change any day.
+    ``present(resources, partition, published)``: whether the published output still
+    exists (the same test the asset applies before it skips).
     """
 
     checksums: InputChecksums
     same_day: bool = True
+    present: Callable[[PlanResources, str, PublishedVersion], bool] | None = None
 
 
 _INPUTS: dict[dg.AssetKey, PlanInputs] = {}
@@ -156,7 +162,9 @@ def plan_job(
         unchanged = {
             k: published[k]
             for k in rest
-            if k in checksums and is_unchanged(published[k], checksums[k], version)
+            if k in checksums
+            and is_unchanged(published[k], checksums[k], version)
+            and (inputs.present is None or inputs.present(resources, k, published[k]))
         }
         todo = sorted(k for k in partitions if k not in unchanged)
         changed[key] = set(todo)

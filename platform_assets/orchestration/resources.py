@@ -20,7 +20,7 @@ from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.delta_location import s3_storage_options
 from platform_assets.storage.delta_store import DeltaTableStore
 from platform_assets.storage.delta_tables import DeltaTables
-from platform_assets.storage.lake import LakeStore, LocalLake
+from platform_assets.storage.lake import LakeStore, LocalLake, artifact_name
 from platform_assets.storage.lake_s3 import S3Lake
 from platform_assets.storage.landing_local import LocalLanding
 from platform_assets.storage.landing_s3 import S3Landing
@@ -102,6 +102,13 @@ def artifact_folder(asset_key: dg.AssetKey, partition_key: str) -> str:
     """Where one partition's staged artifacts live, relative to the lake root."""
     validate_partition_key(partition_key)
     return "/".join([*asset_key.path, f"dt={partition_key}"])
+
+
+def artifact_present(lake: LakeStore, asset_key: dg.AssetKey, partition_key: str, checksum) -> bool:
+    """Whether the staged artifact ``checksum`` of a partition is still in the lake (an
+    operator or a lifecycle rule may have deleted it: the partition is then restaged)."""
+    folder = artifact_folder(asset_key, partition_key)
+    return checksum is not None and lake.exists(f"{folder}/{artifact_name(checksum)}")
 
 
 class LakeResource(dg.ConfigurableResource):

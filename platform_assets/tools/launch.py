@@ -80,12 +80,13 @@ def day_keys(first: dt.date, days: int) -> list[str]:
 
 
 def plan_resources(definitions: dg.Definitions) -> PlanResources:
-    """The landing, ledger and published tables the definitions' assets use."""
+    """The landing, ledger, published tables and lake the definitions' assets use."""
     resources = definitions.resources
     return PlanResources(
         landing=resources["landing"].store(),
         warehouse=resources["warehouse"],
         tables=resources["tables"].store(),
+        lake=resources["lake"].store(),
     )
 
 
