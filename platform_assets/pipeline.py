@@ -16,7 +16,9 @@ import polars as pl
 
 from platform_assets import audit
 from platform_assets.idempotency import (
+    REBUILD_TAG,
     data_version,
+    is_rebuild,
     plan_days,
     plan_metadata,
     publisher,
@@ -37,7 +39,7 @@ from platform_assets.partitions import (
     validate_partition_key,
 )
 from platform_assets.planner import PlanInputs, register_inputs, upstream_checksums
-from platform_assets.publisher import Publication, Recompute, upstream_artifacts
+from platform_assets.publisher import Publication, Rebuild, Recompute, upstream_artifacts
 from platform_assets.quarantine import replace_quarantine
 from platform_assets.resources import (
     LakeResource,
@@ -344,6 +346,38 @@ def keyed_recompute(
     return recompute
 
 
+def full_recompute(
+    ledger: Ledger,
+    lake: LakeResource,
+    staging_key: dg.AssetKey,
+    dataset: str,
+    publish: Publish,
+    staged: dict[str, pl.DataFrame],
+    artifacts: dict[str, str],
+) -> Callable[[list[str]], Rebuild]:
+    """The rebuild of a current-state table: every published day's current artifact at once.
+
+    Called in the write's transaction with the days of the run that are still
+    current: their new artifacts (``staged``, verified) replace the ones the table
+    holds for them; every other published day contributes the artifact its latest
+    publication merged (a day whose new delivery failed its checks keeps its last
+    good version, as in the incremental path). The same total order as the merges
+    (``publish.transform``) collapses the events to one row per key, so the result
+    is what the incremental path gives, and keys no current artifact contains
+    (withdrawn or corrected deliveries, tampering) are not in it. ``artifacts``:
+    the checksum of each day's new artifact.
+    """
+
+    def rebuild(days: list[str]) -> Rebuild:
+        held = ledger.published(dataset, ledger.partitions(dataset))
+        kept = {d: v.input_checksum for d, v in held.items() if v is not None and d not in days}
+        frames = [staged[day] for day in days] + list(lake.read(staging_key, kept).values())
+        sources = {**kept, **{day: artifacts[day] for day in days}}
+        return Rebuild(publish.transform(pl.concat(frames)), dict(sorted(sources.items())))
+
+    return rebuild
+
+
 def gate_problems(
     warehouse: WarehouseResource, staged_dataset: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
@@ -394,7 +428,14 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
         tables: TablesResource,
     ):
         ledger = Ledger(warehouse)
-        pub = publisher(context, warehouse, dataset)
+        rebuild = publish.strategy is WriteStrategy.MERGE_UPSERT and is_rebuild(context)
+        if rebuild:
+            context.log.info(
+                f"{dataset}: rebuild ({REBUILD_TAG}=true): {publish.table} is recomputed from "
+                "the current staged artifacts of every published day and replaced in one "
+                "transaction; this run's days are recomputed even if unchanged"
+            )
+        pub = publisher(context, warehouse, dataset, rebuild=rebuild)
         with warehouse.session():
             artifacts, missing = upstream_artifacts(
                 ledger, spec.staging_dataset, list(context.partition_keys)
@@ -420,7 +461,11 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
 
         publication = Publication(attempts=plan.attempts, precondition=still_current)
         staged: dict[str, pl.DataFrame] = {}
-        if publish.strategy is WriteStrategy.MERGE_UPSERT:
+        if rebuild:
+            publication.rebuild = full_recompute(
+                ledger, lake, spec.staging_key, dataset, publish, staged, artifacts
+            )
+        elif publish.strategy is WriteStrategy.MERGE_UPSERT:
             publication.recompute = keyed_recompute(
                 ledger, lake, spec.staging_key, dataset, publish, staged
             )

@@ -24,6 +24,7 @@ from platform_assets.audit import record_outcomes
 from platform_assets.io.lake import artifact_name
 from platform_assets.io.metadata import frame_metadata
 from platform_assets.io.strategies import WriteResult, WriteStrategy
+from platform_assets.io.table_diff import table_diff
 from platform_assets.io.table_fingerprint import daily_slice_checksums
 from platform_assets.io.table_store import TableStore
 from platform_assets.ledger import Ledger
@@ -153,6 +154,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
         publisher = publisher_of(self.warehouse, obj, context.asset_key.to_user_string())
         in_transaction = tables.shares_ledger(self.warehouse)
+        if obj.rebuild is not None:
+            rebuild_table(context, tables, publisher, obj, in_transaction)
+            return
         results: dict[str, WriteResult] = {}
         changed: set[str] = set()
         for key, frame in sorted(obj.frames.items()):
@@ -207,6 +211,70 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         """Not used: marts read the published tables through the table store."""
         raise NotImplementedError("published tables are read through the table store")
+
+
+def rebuild_table(
+    context: dg.OutputContext,
+    tables: TableStore,
+    publisher: Publisher,
+    obj: Publication,
+    in_transaction: bool,
+) -> None:
+    """Replace a current-state table by its rebuild, as one write for all the run's days.
+
+    In one transaction of the table store: the preconditions of the run's days,
+    the rebuild (:attr:`Publication.rebuild`), its difference from the table, the
+    business days that difference touches (recorded on every day's attempt before
+    the write), and the replacement, skipped when nothing differs, so a second
+    rebuild writes nothing. The attempts are closed with one note saying what the
+    rebuild did.
+    """
+    meta = context.definition_metadata
+    table, business_key, day_column = meta[TABLE], meta[KEY].split(","), meta.get(IMPACT_DAY)
+    found: dict[str, object] = {}
+
+    def write(days: list[str]) -> DayWrite:
+        redo = obj.rebuild(days)
+        before = tables.read(table) if tables.exists(table) else None
+        diff = table_diff(before, redo.rows, business_key, day_column)
+        changed = [day.isoformat() for day in diff.days]
+        for key in days:  # before the write: a lost record still names them
+            publisher.ledger.record_changed_days(obj.attempts[key], changed)
+        if diff.changed:
+            tables.replace_all(table, redo.rows, business_key)
+        found.update(redo=redo, diff=diff)
+        note = (
+            f"rebuild of {table}: {redo.rows.height} keys recomputed from the artifacts of "
+            f"{len(redo.sources)} published day(s), one write for this run's "
+            f"{len(days)} day(s); {diff.keys_changed} keys changed ({diff.rows_added} rows "
+            f"written, {diff.rows_removed} removed); business days changed: "
+            f"{', '.join(changed) or 'none'}"
+        )
+        return DayWrite(rows_written=diff.rows_added, changed_days=changed, note=note)
+
+    done, superseded = publisher.commit_all(obj, tables.transaction, write, in_transaction)
+    for key, why in sorted(superseded.items()):
+        context.log.warning(f"{publisher.dataset} {key}: not rebuilt with this run's input: {why}")
+    if done is None:
+        return
+    redo, diff = found["redo"], found["diff"]
+    context.log.info(f"{publisher.dataset}: {done.note}")
+    context.add_output_metadata(
+        {
+            **frame_metadata(redo.rows, table),
+            "write_strategy": "rebuild",
+            "rebuilt": diff.changed,
+            "keys_recomputed": redo.rows.height,
+            "keys_changed": diff.keys_changed,
+            "rows_written": diff.rows_added,
+            "rows_removed": diff.rows_removed,
+            "partitions_written": len(obj.frames) - len(superseded),
+            "source_days": len(redo.sources),
+            "table_rows_total": tables.count(table),
+            "changed_business_days": ", ".join(done.changed_days) or "none",
+            "days_changed": len(done.changed_days),
+        }
+    )
 
 
 def merge_day(
