@@ -43,7 +43,7 @@ def assert_reference(settings) -> None:
     assert found_mart.equals(mart)
 
 
-def rebuild_metadata(result: dg.ExecuteInProcessResult) -> dict:
+def curated_metadata(result: dg.ExecuteInProcessResult) -> dict:
     """The metadata of the run's curated/orders output (one per partition of a range)."""
     found = [
         {k: v.value for k, v in e.materialization.metadata.items()}
@@ -88,9 +88,11 @@ def test_rebuild_after_a_correction_and_a_withdrawal_equals_the_incremental_path
         assert rebuilt.success
     assert_reference(other)
     assert_reference(settings)
+    # the incremental path: keyed recomputes of day 2 (orders 1, 3) and day 3 (orders 1, 4)
+    assert curated_metadata(incremental.runs[0])["keys_recomputed"] == 4
     for mine, theirs in zip(tables(settings), tables(other), strict=True):
         assert mine.equals(theirs, null_equal=True)
-    meta = rebuild_metadata(rebuild_run(rebuilt))
+    meta = curated_metadata(rebuild_run(rebuilt))
     assert meta["rebuilt"] is True
     assert meta["keys_recomputed"] == 2  # orders 1 and 2: order 3 retracted, order 4 withdrawn
     # order 1 changed (day 1), order 3 retracted (day 2), order 4 withdrawn (day 3)
@@ -127,7 +129,7 @@ def test_rebuild_repairs_a_tampered_table_and_a_second_rebuild_changes_nothing(s
         # one day's window: the rebuild still covers every published day
         launch = launch_job("orders_daily_job", DAYS[2:], instance, definitions=defs, rebuild=True)
         assert launch.success
-        meta = rebuild_metadata(rebuild_run(launch))
+        meta = curated_metadata(rebuild_run(launch))
         assert (meta["rebuilt"], meta["keys_recomputed"], meta["source_days"]) == (True, 4, 3)
         # order 1's value, order 4 back, order 2's duplicate and order 77 gone
         assert meta["keys_changed"] == 4
@@ -139,7 +141,7 @@ def test_rebuild_repairs_a_tampered_table_and_a_second_rebuild_changes_nothing(s
         again = launch_job("orders_daily_job", DAYS[2:], instance, definitions=defs, rebuild=True)
         assert again.success
         assert len(again.runs) == 1  # nothing changed: no catch-up run
-        meta = rebuild_metadata(rebuild_run(again))
+        meta = curated_metadata(rebuild_run(again))
         assert (meta["rebuilt"], meta["keys_changed"], meta["rows_written"]) == (False, 0, 0)
         assert meta["changed_business_days"] == "none"
     for found, published in zip(tables(settings), before, strict=True):
@@ -154,7 +156,7 @@ def test_the_run_tag_rebuilds_and_the_mart_days_it_changed_are_recorded(settings
         tamper(settings)
         result = run_orders(defs, instance, DAYS[0], tags={REBUILD_TAG: "true"})
         assert result.success
-    assert rebuild_metadata(result)["keys_changed"] == 4
+    assert curated_metadata(result)["keys_changed"] == 4
     curated, _ = reference(settings)
     assert read_table(settings, CURATED_SQL).equals(curated, null_equal=True)
     ledger = read_table(settings, LEDGER_SQL.replace("?", f"'{result.run_id}'"))
@@ -172,7 +174,7 @@ def test_a_day_blocked_by_its_checks_keeps_its_last_good_version_in_the_rebuild(
         land(settings, DAYS[1], [DAY2[0], bad])
         launch = launch_job("orders_daily_job", DAYS, instance, definitions=defs, rebuild=True)
         assert not launch.success
-        assert rebuild_metadata(rebuild_run(launch))["keys_changed"] == 0
+        assert curated_metadata(rebuild_run(launch))["keys_changed"] == 0
     assert tables(settings)[0].equals(before[0], null_equal=True)
 
 

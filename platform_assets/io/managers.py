@@ -159,6 +159,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         results: dict[str, WriteResult] = {}
         changed: set[str] = set()
+        recomputed: dict[str, int] = {}  # keys recomputed per corrected partition
         for key, frame in sorted(obj.frames.items()):
 
             def write(key=key, frame=frame) -> DayWrite:
@@ -172,7 +173,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     with tables.query([table]) as con:  # inside the write's transaction
                         checksum = daily_slice_checksums(con, table, column, [day])[day]
                 else:
-                    merge, days = merge_day(tables, meta, obj, key, frame)
+                    merge, days, keys = merge_day(tables, meta, obj, key, frame)
+                    if keys is not None:
+                        recomputed[key] = keys
                     if days is not None:  # before the write: a lost record still names them
                         publisher.ledger.record_changed_days(obj.attempts[key], days)
                     result = merge()
@@ -188,6 +191,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 {
                     "changed_business_days": ", ".join(sorted(changed)) or "none",
                     "days_changed": len(changed),
+                }
+            )
+        if strategy is WriteStrategy.MERGE_UPSERT:
+            written = {k: v for k, v in recomputed.items() if k in results}
+            context.add_output_metadata(
+                {
+                    "keys_recomputed": sum(written.values()),
+                    "partitions_recomputed_by_key": ", ".join(sorted(written)) or "none",
                 }
             )
         frames = [obj.frames[key] for key in sorted(results)]
@@ -279,13 +290,14 @@ def rebuild_table(
 
 def merge_day(
     tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
-) -> tuple[Callable[[], WriteResult], list[str] | None]:
+) -> tuple[Callable[[], WriteResult], list[str] | None, int | None]:
     """How one partition is merged into a current-state table, and the days it changes.
 
     A partition published before is a correction: its keys (old and new) are
     recomputed from every current artifact and replaced; a first publication is
-    the newer-wins merge. Returns the write (not yet run) and the business days
-    it changes, from the old and new rows, so they are known before the write.
+    the newer-wins merge. Returns the write (not yet run), the business days it
+    changes, from the old and new rows, so they are known before the write, and
+    the number of keys a correction recomputes (None for a merge).
     """
     business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
     table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
@@ -295,13 +307,14 @@ def merge_day(
         if day_column:
             impact = tables.changed_days(table, frame, business_key, order_by, day_column)
             days = [day.isoformat() for day in impact]
-        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days
+        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days, None
     days = None
     if day_column:
         old = tables.key_days(table, business_key, redo.keys, day_column)
         new = redo.rows.get_column(day_column).cast(pl.Date).drop_nulls().unique().to_list()
         days = sorted({d.isoformat() for d in [*old, *new]})
-    return (lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)), days
+    write = lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)  # noqa: E731
+    return write, days, redo.keys.height
 
 
 def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:
