@@ -175,7 +175,8 @@ def correction_section(correction: dict) -> list[str]:
         "incremental": "incremental correction: launch of the corrected day (keyed recompute)",
         "rebuild": f"`launch --rebuild` of the corrected day (whole table from "
         f"{correction['days']} artifacts)",
-        "forced": f"forced relaunch of the {correction['days']} days (`launch --force`)",
+        "forced": f"forced relaunch of the {correction['days']} days (`launch --force`; "
+        "measured once)",
         "replay": f"replay of the {correction['days']} corrected days on an empty warehouse",
     }
     rows = [

@@ -364,7 +364,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--correction-days", type=int, default=30, help="published days; 0 skips the correction"
     )
-    parser.add_argument("--correction-events", type=parse_size, default=20_000)
+    parser.add_argument("--correction-events", type=parse_size, default=50_000)
     parser.add_argument("--correction-repeats", type=int, default=3)
     parser.add_argument(
         "--only", choices=["correction"], help="run one section; update only it in RESULTS.md"
