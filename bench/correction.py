@@ -86,8 +86,10 @@ def digest(state: Path) -> tuple:
 
 def bench_correction(args, work: Path, log) -> dict:
     """The correction section's figures (see the module docstring)."""
+    from bench.report import revision
     from bench.run import DAGSTER_YAML, median_of, require, run_child
 
+    measured_code = revision()
     root = work / "correction"
     days = args.correction_days
     spec = SampleSpec(START, days, orders_for(args.correction_events), args.seed)
@@ -133,6 +135,7 @@ def bench_correction(args, work: Path, log) -> dict:
     }
     return {
         "measured": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "revision": measured_code,
         "days": days,
         "day": day.isoformat(),
         "events_per_day": statistics.median(landing["events"].values()),

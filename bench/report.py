@@ -212,7 +212,8 @@ def correction_section(correction: dict) -> list[str]:
         "`python -m platform_assets.launch` launches it, incl. the catch-up run of the mart "
         "days a change reached. *Keys recomputed*: from curated/orders' materialization "
         "metadata (the keyed recomputes' keys, old and new; a rebuild recomputes every key); "
-        f"the table has {correction['keys_total']:,} keys. All four paths end with the same "
+        f"the table has {correction['keys_total']:,} keys. {_correction_load(correction)} "
+        "All four paths end with the same "
         "`curated.orders` and `marts.daily_orders` (row count and order-independent hash): "
         f"{'yes' if correction['outputs_agree'] else '**NO**'}.",
         "",
@@ -225,9 +226,24 @@ def correction_section(correction: dict) -> list[str]:
     ]
 
 
+def _correction_load(correction: dict) -> str:
+    """The machine's load while the correction paths were measured."""
+    samples = [s for found in correction["samples"].values() for s in found]
+    loads = [s["load_1m"] for s in samples]
+    pressure = [s["cpu_pressure"] for s in samples]
+    return (
+        f"Load while measuring: 1-minute load average {min(loads):.1f} to {max(loads):.1f} on "
+        f"{os.cpu_count()} cores, CPU pressure {min(pressure):.0f}% to {max(pressure):.0f}%"
+        + (
+            " (other work shared the machine: single runs are noisy, the CPU seconds less so)."
+            if max(loads) > (os.cpu_count() or 1)
+            else "."
+        )
+    )
+
+
 def update_correction(correction: dict, path: Path) -> None:
     """Replace the correction section of an existing RESULTS.md (or add it before Method)."""
-    correction = {**correction, "revision": revision()}
     section = "\n".join(correction_section(correction))
     text = path.read_text() if path.exists() else ""
     if CORRECTION_START in text and CORRECTION_END in text:
@@ -336,8 +352,9 @@ def render(results: dict) -> str:
         "",
         f"Written by `python -m bench.run` {argv} on {results['started']} in "
         f"{results['minutes']} minutes, on commit {revision()}. Reproduce with `make bench` "
-        "(defaults: 10k, 100k, 1M and 5M events/day, 5 repeats, the 30-day backfill 3 times; "
-        "about 15 minutes here, inputs cached in `bench/output/` after the first run), or "
+        "(defaults: 10k, 100k, 1M and 5M events/day, 5 repeats, the 30-day backfill 3 times, "
+        "the correction of one day among 30; about 20 minutes here, inputs cached in "
+        "`bench/output/` after the first run), or "
         'quickly with `make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5"`.',
         "Each figure is a median; every ratio is to a baseline measured in the same run.",
         "",
