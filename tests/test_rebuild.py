@@ -208,3 +208,24 @@ def test_launch_cli_refuses_a_rebuild_of_a_job_without_a_current_state_table():
     with pytest.raises(SystemExit) as exit_info:
         launch_main(["--start", DAYS[0], "--rebuild", "--job", "customers_daily_job"])
     assert exit_info.value.code == 2
+
+
+def test_a_rebuild_of_one_day_recomputes_the_earlier_mart_days_it_changed(settings, defs):
+    first_delivery(settings)
+    with dg.instance_for_test() as instance:
+        assert launch_job("orders_daily_job", DAYS, instance, definitions=defs).success
+        land(settings, DAYS[2], DAY3)  # the late update of order 1 (business day 1) withdrawn
+        launch = launch_job("orders_daily_job", DAYS[2:], instance, definitions=defs, rebuild=True)
+        assert launch.success
+        assert len(launch.runs) == 2  # the window, then the mart day outside it
+        assert curated_metadata(launch.runs[0])["changed_business_days"] == "2024-01-01"
+    assert_reference(settings)
+
+
+def test_a_rebuild_on_an_empty_warehouse_publishes_what_the_incremental_path_does(settings, defs):
+    first_delivery(settings)
+    with dg.instance_for_test() as instance:
+        launch = launch_job("orders_daily_job", DAYS, instance, definitions=defs, rebuild=True)
+        assert launch.success
+    assert curated_metadata(launch.runs[0])["source_days"] == 3
+    assert_reference(settings)
