@@ -17,10 +17,11 @@ import pytest
 
 from platform_assets.definitions import build_definitions
 from platform_assets.idempotency import REBUILD_TAG
-from platform_assets.launch import launch_job
+from platform_assets.launch import describe, launch_job
 from platform_assets.launch import main as launch_main
 from platform_assets.settings import load_settings
 from tests.conftest import read_table, run_orders
+from tests.history.runner import run_sequence
 from tests.test_corrections import CURATED_SQL, DAY1, DAY2, DAY3, DAYS, MART_SQL, reference
 from tests.test_late_changes import event, land
 
@@ -229,3 +230,29 @@ def test_a_rebuild_on_an_empty_warehouse_publishes_what_the_incremental_path_doe
         assert launch.success
     assert curated_metadata(launch.runs[0])["source_days"] == 3
     assert_reference(settings)
+
+
+@pytest.mark.parametrize("seed", [100, 101])
+def test_after_a_random_history_with_corrections_a_rebuild_changes_nothing(seed, tmp_path):
+    """The history test's seeded histories (deliveries, corrections, withdrawn days,
+    crashes, races, settled automation): the incremental path must have published what a
+    rebuild publishes, so a rebuild over every published day finds nothing to change."""
+    outcome = run_sequence(seed, tmp_path, corrections=True)
+    assert not outcome.failed, outcome.report()
+    settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path / "data")})
+    definitions = build_definitions(settings)
+    days = read_table(
+        settings,
+        "SELECT DISTINCT partition FROM platform.pipeline_runs "
+        "WHERE dataset = 'curated/orders' AND status = 'succeeded' ORDER BY 1",
+    )["partition"].to_list()
+    before = tables(settings)
+    with dg.instance_for_test() as instance:
+        launch = launch_job(
+            "orders_daily_job", days, instance, definitions=definitions, rebuild=True
+        )
+        assert launch.success, describe(launch)
+    meta = curated_metadata(launch.runs[0])
+    assert (meta["keys_changed"], meta["rebuilt"]) == (0, False), outcome.report()
+    for found, published in zip(tables(settings), before, strict=True):
+        assert found.equals(published, null_equal=True)
