@@ -292,7 +292,7 @@ class Publisher:
         self,
         publication: Publication,
         transaction: Callable[[], AbstractContextManager[object]],
-        write: Callable[[list[str]], DayWrite | None],
+        write: Callable[[list[str]], DayWrite],
         ledger_in_transaction: bool,
     ) -> tuple[DayWrite | None, dict[str, str]]:
         """Write all of a publication's partitions as one write (a rebuild) and record them.
