@@ -57,7 +57,8 @@ clean:
 ledger: $(STAMP)
 	$(BIN)/python -m platform_assets.tools.ledger
 
-## make bench: benchmark harness (not part of make test): writes bench/RESULTS.md in ~15 min;
-## quicker: make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5"
+## make bench: benchmark harness (not part of make test): writes bench/RESULTS.md in ~20 min;
+## quicker: make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5";
+## only the correction of one day among 30 (issue 16): make bench BENCH_ARGS="--only correction"
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

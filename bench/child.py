@@ -7,7 +7,7 @@ The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
 ``DAGSTER_HOME``, which the parent sets.
 Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
 ``run_cpu_s`` (its CPU seconds), ``ok``, ``run_ids`` (for the platform: the plan's id and the
-launched runs') and the first error. The parent takes
+launched runs', and what they did to curated/orders) and the first error. The parent takes
 peak memory from the OS.
 """
 
@@ -106,11 +106,33 @@ def run_stock(data_dir: Path, first: dt.date, last: dt.date, began: float, noop:
         return _job_result(result, ready - began, ready, ready_cpu)
 
 
-def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> dict:
+def _curated_metadata(runs) -> dict:
+    """What the runs did to curated/orders: keys recomputed (keyed recomputes or a rebuild),
+    keys changed by a rebuild, business days changed (one materialization per partition
+    of a range carries the range's metadata, so each run is counted once)."""
+    recomputed, changed, days = 0, 0, set()
+    for run in runs:
+        for event in run.get_asset_materialization_events():
+            materialization = event.event_specific_data.materialization
+            if materialization.asset_key.path != ["curated", "orders"]:
+                continue
+            meta = {k: v.value for k, v in materialization.metadata.items()}
+            recomputed += meta.get("keys_recomputed", 0)
+            changed += meta.get("keys_changed", 0)
+            listed = meta.get("changed_business_days", "none")
+            days |= set() if listed == "none" else set(listed.split(", "))
+            break
+    return {"keys_recomputed": recomputed, "keys_changed": changed, "days_changed": len(days)}
+
+
+def run_platform(
+    first: dt.date, last: dt.date, force: bool, began: float, rebuild: bool = False
+) -> dict:
     """The real ``orders_daily_job``, limited to the three orders assets the issue names.
 
     Launched as a user would (``platform_assets.tools.launch.launch_job``): planned first,
-    then one single-run range over the days that need work (none when unchanged).
+    then one single-run range over the days that need work (none when unchanged);
+    ``rebuild``: as ``launch --rebuild`` (one run over the window, curated/orders rebuilt).
     """
     import dagster as dg
 
@@ -120,7 +142,9 @@ def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> di
     assets = [dg.AssetKey(key) for key in ORDERS_ASSETS]
     with dg.DagsterInstance.get() as instance:
         ready, ready_cpu = time.perf_counter(), _cpu()
-        launch = launch_job("orders_daily_job", keys, instance, force=force, assets=assets)
+        launch = launch_job(
+            "orders_daily_job", keys, instance, force=force, assets=assets, rebuild=rebuild
+        )
         events = [event for run in launch.runs for event in run.all_events]
         failures = [_error_text(event) for event in events if event.is_failure]
         return {
@@ -131,6 +155,7 @@ def run_platform(first: dt.date, last: dt.date, force: bool, began: float) -> di
             "run_ids": launch.run_ids,
             "runs_launched": len(launch.runs),
             "error": failures[0] if failures else None,
+            "curated": _curated_metadata(launch.runs),
         }
 
 
@@ -144,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--last", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--force", action="store_true")
+    parser.add_argument("--rebuild", action="store_true", help="platform: launch --rebuild")
     parser.add_argument("--result", type=Path, required=True)
     args = parser.parse_args(argv)
     if args.system == "floor":
@@ -151,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.system in ("stock", "noop"):
         result = run_stock(args.data_dir, args.first, args.last, began, args.system == "noop")
     else:
-        result = run_platform(args.first, args.last, args.force, began)
+        result = run_platform(args.first, args.last, args.force, began, args.rebuild)
     args.result.write_text(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 NOTES = Path(__file__).with_name("NOTES.md")
+CORRECTION_START, CORRECTION_END = "<!-- correction:start -->", "<!-- correction:end -->"
 PACKAGES = ("dagster", "dagster-duckdb", "duckdb", "polars", "pyarrow", "xxhash")
 MB = 1024 * 1024
 
@@ -148,7 +149,113 @@ def targets(results: dict) -> list[str]:
         )
     else:
         rows.append("| backfill rerun | not measured (--backfill-days 0) | - |")
+    if results.get("correction"):
+        rows.append(correction_target(results["correction"]))
     return rows
+
+
+def correction_target(correction: dict) -> str:
+    """The issue-16 target: a correction of one day well under a replay of every day."""
+    phases = correction["phases"]
+    one, replay = phases["incremental"]["run_s"], phases["replay"]["run_s"]
+    return (
+        f"| correction of one day among {correction['days']} published days well under a "
+        f"full replay (issue 16) | {one / replay:.1%} of replaying the {correction['days']} "
+        f"days on an empty warehouse ({one:.1f} s vs {replay:.1f} s); "
+        f"{one / phases['forced']['run_s']:.1%} of a forced relaunch "
+        f"| {_status(one <= 0.25 * replay)} |"
+    )
+
+
+def correction_section(correction: dict) -> list[str]:
+    """The correction benchmark (bench/correction.py) between its markers."""
+    phases, curated = correction["phases"], correction["curated"]
+    replay, forced = phases["replay"]["run_s"], phases["forced"]["run_s"]
+    names = {
+        "incremental": "incremental correction: launch of the corrected day (keyed recompute)",
+        "rebuild": f"`launch --rebuild` of the corrected day (whole table from "
+        f"{correction['days']} artifacts)",
+        "forced": f"forced relaunch of the {correction['days']} days (`launch --force`; "
+        "measured once)",
+        "replay": f"replay of the {correction['days']} corrected days on an empty warehouse",
+    }
+    rows = [
+        "| path | in the job | of the replay | of the forced relaunch | whole process "
+        "| CPU in the job | keys recomputed | business days changed | runs | peak RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for phase, name in names.items():
+        m, c = phases[phase], curated.get(phase, {})
+        keys = f"{c.get('keys_recomputed', 0):,}" if phase != "replay" else "(all, merged)"
+        rows.append(
+            f"| {name} | {m['run_s']:.1f} s | {m['run_s'] / replay:.1%} "
+            f"| {m['run_s'] / forced:.1%} | {m['wall_s']:.1f} s | {m['run_cpu_s']:.1f} s "
+            f"| {keys} | {c.get('days_changed', 0)} | {correction['runs'].get(phase, 0)} "
+            f"| {m['rss_mb']:,.0f} MB |"
+        )
+    fix = correction["correction"]
+    argv = " ".join(correction.get("argv") or []) or "(as part of the full run)"
+    return [
+        CORRECTION_START,
+        f"## Correction of one day among {correction['days']} published days (issue 16, "
+        f"median of {correction['repeats']})",
+        "",
+        f"Measured on {correction['measured']} by `python -m bench.run` {argv}, on commit "
+        f"{correction.get('revision') or revision()}; this section can be rerun alone "
+        '(`make bench BENCH_ARGS="--only correction"`, about 3 minutes here), so its date may '
+        f"differ from the rest of the file. {correction['days']} days at "
+        f"{correction['events_per_day']:,.0f} events/day are published first (not measured); "
+        f"then day {correction['day']} ({correction['events_corrected_day']:,} events) is "
+        f"re-delivered corrected: {fix['rows_removed']:,} rows removed and "
+        f"{fix['rows_changed']:,} amounts changed. Each path runs in a fresh process on a "
+        "copy of the published state (the replay on an empty warehouse), launched as "
+        "`python -m platform_assets.launch` launches it, incl. the catch-up run of the mart "
+        "days a change reached. *Keys recomputed*: from curated/orders' materialization "
+        "metadata (the keyed recomputes' keys, old and new; a rebuild recomputes every key); "
+        f"the table has {correction['keys_total']:,} keys. {_correction_load(correction)} "
+        "All four paths end with the same "
+        "`curated.orders` and `marts.daily_orders` (row count and order-independent hash): "
+        f"{'yes' if correction['outputs_agree'] else '**NO**'}.",
+        "",
+        *rows,
+        "",
+        "| target | measured | status |",
+        "| --- | --- | --- |",
+        correction_target(correction),
+        CORRECTION_END,
+    ]
+
+
+def _correction_load(correction: dict) -> str:
+    """The machine's load while the correction paths were measured."""
+    samples = [s for found in correction["samples"].values() for s in found]
+    loads = [s["load_1m"] for s in samples]
+    pressure = [s["cpu_pressure"] for s in samples]
+    return (
+        f"Load while measuring: 1-minute load average {min(loads):.1f} to {max(loads):.1f} on "
+        f"{os.cpu_count()} cores, CPU pressure {min(pressure):.0f}% to {max(pressure):.0f}%"
+        + (
+            " (other work shared the machine: single runs are noisy, the CPU seconds less so)."
+            if max(loads) > (os.cpu_count() or 1)
+            else "."
+        )
+    )
+
+
+def update_correction(correction: dict, path: Path) -> None:
+    """Replace the correction section of an existing RESULTS.md (or add it before Method)."""
+    section = "\n".join(correction_section(correction))
+    text = path.read_text() if path.exists() else ""
+    if CORRECTION_START in text and CORRECTION_END in text:
+        head, rest = text.split(CORRECTION_START, 1)
+        tail = rest.split(CORRECTION_END, 1)[1]
+        text = head + section + tail
+    elif "## Method" in text:
+        head, tail = text.split("## Method", 1)
+        text = head + section + "\n\n## Method" + tail
+    else:
+        text = text + "\n" + section + "\n"
+    path.write_text(text)
 
 
 def _speed(fp: dict, key: str) -> str:
@@ -245,8 +352,9 @@ def render(results: dict) -> str:
         "",
         f"Written by `python -m bench.run` {argv} on {results['started']} in "
         f"{results['minutes']} minutes, on commit {revision()}. Reproduce with `make bench` "
-        "(defaults: 10k, 100k, 1M and 5M events/day, 5 repeats, the 30-day backfill 3 times; "
-        "about 15 minutes here, inputs cached in `bench/output/` after the first run), or "
+        "(defaults: 10k, 100k, 1M and 5M events/day, 5 repeats, the 30-day backfill 3 times, "
+        "the correction of one day among 30; about 20 minutes here, inputs cached in "
+        "`bench/output/` after the first run), or "
         'quickly with `make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5"`.',
         "Each figure is a median; every ratio is to a baseline measured in the same run.",
         "",
@@ -307,6 +415,8 @@ def render(results: dict) -> str:
             *backfill_table(backfill),
             "",
         ]
+    if results.get("correction"):
+        lines += [*correction_section(results["correction"]), ""]
     lines += [
         "## Method",
         "",

@@ -1,7 +1,9 @@
 """Benchmark harness: throughput, skip cost, checksum speed and memory (issue 9).
 
 ``python -m bench.run [--sizes 10k,100k,1M,5M] [--repeats 5] [--backfill-days 30]``
-(``make bench``) writes ``bench/RESULTS.md``. Every materialization runs in a fresh
+(``make bench``) writes ``bench/RESULTS.md``; ``--only correction`` runs only the
+correction benchmark (:mod:`bench.correction`, issue 16) and replaces only its section.
+Every materialization runs in a fresh
 process, so its peak RSS (from the OS) is its own; each figure is the median of
 ``--repeats`` runs and is shown next to its baseline measured in the same run.
 """
@@ -22,9 +24,10 @@ from pathlib import Path
 
 import duckdb
 
+from bench.correction import bench_correction
 from bench.data import copy_state, new_state, orders_for, prepare_landing
 from bench.floor import day_files
-from bench.report import write_results
+from bench.report import update_correction, write_results
 from platform_assets.core.fingerprint import fingerprint_files
 from platform_assets.storage.landing_local import LandingFile
 from platform_assets.tools.sample import SampleSpec
@@ -66,6 +69,7 @@ class Sample:
     ok: bool
     run_ids: list[str]
     error: str | None
+    reported: dict | None = None
 
 
 class Progress:
@@ -98,7 +102,13 @@ def size_label(events: int) -> str:
 
 
 def run_child(
-    system: str, state: Path, first: dt.date, last: dt.date, logs: Path, force: bool = False
+    system: str,
+    state: Path,
+    first: dt.date,
+    last: dt.date,
+    logs: Path,
+    force: bool = False,
+    rebuild: bool = False,
 ) -> Sample:
     """Run one measurement in a fresh process; peak RSS comes from ``wait4``."""
     data_dir = state / "data"
@@ -114,7 +124,9 @@ def run_child(
     command = [sys.executable, "-m", "bench.child", system, "--data-dir", str(data_dir)]
     command += ["--first", first.isoformat(), "--last", last.isoformat()]
     command += ["--result", str(result_path), *(["--force"] if force else [])]
-    log_path = logs / f"{system}-{first}-{last}{'-force' if force else ''}.log"
+    command += ["--rebuild"] if rebuild else []
+    suffix = ("-force" if force else "") + ("-rebuild" if rebuild else "")
+    log_path = logs / f"{system}-{first}-{last}{suffix}.log"
     load, pressure = os.getloadavg()[0], cpu_pressure()
     began = time.perf_counter()
     with log_path.open("ab") as log:
@@ -142,6 +154,7 @@ def run_child(
         ok=process.returncode == 0 and reported.get("ok", False),
         run_ids=reported.get("run_ids", []),
         error=reported.get("error") or (None if reported else f"see {log_path}"),
+        reported=reported,
     )
 
 
@@ -348,6 +361,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backfill-days", type=int, default=30, help="0 skips the backfill")
     parser.add_argument("--backfill-events", type=parse_size, default=100_000)
     parser.add_argument("--backfill-repeats", type=int, default=3)
+    parser.add_argument(
+        "--correction-days", type=int, default=30, help="published days; 0 skips the correction"
+    )
+    parser.add_argument("--correction-events", type=parse_size, default=50_000)
+    parser.add_argument("--correction-repeats", type=int, default=3)
+    parser.add_argument(
+        "--only", choices=["correction"], help="run one section; update only it in RESULTS.md"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "output")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
@@ -355,8 +376,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not args.sizes:
         parser.error("--sizes needs at least one size")
-    if args.repeats < 1 or args.backfill_repeats < 1:
-        parser.error("--repeats and --backfill-repeats must be at least 1")
+    if args.repeats < 1 or args.backfill_repeats < 1 or args.correction_repeats < 1:
+        parser.error("--repeats, --backfill-repeats and --correction-repeats must be at least 1")
+    if args.only == "correction" and args.correction_days < 2:
+        parser.error("--only correction needs --correction-days of at least 2")
     return args
 
 
@@ -366,6 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     log = Progress()
     work = args.work_dir.resolve()
     started = dt.datetime.now(dt.UTC)
+    if args.only == "correction":
+        correction = bench_correction(args, work, log)
+        correction |= {"argv": sys.argv[1:] if argv is None else argv}
+        (work / "correction.json").write_text(json.dumps(correction, indent=1, default=str))
+        update_correction(correction, args.results)
+        log(f"updated the correction section of {args.results} ({work / 'correction.json'})")
+        return 0
     fsync_before = fsync_ms(work)
     sizes, failed = [], []
     for events in args.sizes:
@@ -375,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{size_label(events)}: FAILED: {exc}")
             failed.append({"label": size_label(events), "error": str(exc)})
     backfill = bench_backfill(args, work, log) if args.backfill_days > 0 else None
+    correction = bench_correction(args, work, log) if args.correction_days > 1 else None
     results = {
         "started": started.isoformat(timespec="seconds"),
         "minutes": round((time.monotonic() - log.began) / 60, 1),
@@ -386,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": sizes,
         "failed": failed,
         "backfill": backfill,
+        "correction": correction,
     }
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
     write_results(results, args.results)

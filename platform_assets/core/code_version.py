@@ -187,8 +187,7 @@ def _canonical(value: object, stack: Stack) -> object:  # noqa: C901, PLR0911, P
 
 def _module_name(name: str) -> str:
     """A library module by name; the platform's by its last component, so moving a module
-    inside the package (``platform_assets.audit`` to ``platform_assets.orchestration.audit``)
-    is no change."""
+    inside the package (from its top into ``orchestration/``, say) is no change."""
     if name == PLATFORM or name.startswith(PLATFORM + "."):
         return f"{PLATFORM}:{name.rsplit('.', 1)[-1]}"
     return name

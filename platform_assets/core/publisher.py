@@ -58,6 +58,18 @@ class Recompute:
     keys: pl.DataFrame
 
 
+@dataclass(frozen=True)
+class Rebuild:
+    """The whole current state of a table recomputed from every day's current artifact.
+
+    ``rows`` replace the table's contents; ``sources`` name the artifact each
+    published day contributed (the run's new artifact for the days it publishes).
+    """
+
+    rows: pl.DataFrame
+    sources: dict[str, str]
+
+
 class UpstreamNotPublished(RuntimeError):
     """A downstream partition was requested before its upstream partition was published."""
 
@@ -83,6 +95,7 @@ class DayWrite:
     rows_written: int | None = None
     output_checksum: str | None = None
     changed_days: list[str] | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -95,7 +108,10 @@ class Publication:
     staged partitions, recorded with the artifact they evaluated. ``recompute``
     (current-state tables): called in the write's transaction, the keyed
     recompute of a partition that replaces an earlier version of itself (None
-    for a first publication, which the newer-wins merge handles).
+    for a first publication, which the newer-wins merge handles). ``rebuild``
+    (current-state tables, run tag ``platform/rebuild=true``): called in the one
+    write's transaction with the run's partitions that are still current, the
+    whole table recomputed from every published day's current artifact.
     """
 
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -104,6 +120,7 @@ class Publication:
     precondition: Precondition | None = None
     outcomes: dict[str, list[CheckOutcome]] = field(default_factory=dict)
     recompute: Callable[[str], Recompute | None] | None = None
+    rebuild: Callable[[list[str]], Rebuild] | None = None
 
     @property
     def skipped(self) -> bool:
@@ -139,6 +156,7 @@ class Publisher:
         code_version: str,
         forced: bool,
         run_is_over: Callable[[str], str | None],
+        force_reason: str = "forced (platform/force=true)",
     ):
         self.ledger = ledger
         self.dataset = dataset
@@ -146,6 +164,7 @@ class Publisher:
         self.code_version = code_version
         self.forced = forced
         self.run_is_over = run_is_over
+        self.force_reason = force_reason
 
     def close_abandoned(self, partitions: list[str]) -> list[str]:
         """Close ``started`` rows of runs that are over; returns what was closed."""
@@ -213,7 +232,7 @@ class Publisher:
     def day_reason(self, published: PublishedVersion | None, checksum: str) -> str:
         """Why one partition is computed: forced, never published, code or input changed."""
         if self.forced:
-            return "forced (platform/force=true)"
+            return self.force_reason
         if published is None:
             return "never published"
         if published.code_version != self.code_version:
@@ -269,6 +288,50 @@ class Publisher:
             self._succeeded(attempt, rows_in, done)
         return done
 
+    def commit_all(
+        self,
+        publication: Publication,
+        transaction: Callable[[], AbstractContextManager[object]],
+        write: Callable[[list[str]], DayWrite],
+        ledger_in_transaction: bool,
+    ) -> tuple[DayWrite | None, dict[str, str]]:
+        """Write all of a publication's partitions as one write (a rebuild) and record them.
+
+        In one transaction the precondition of every partition is checked; the
+        partitions still current are handed to ``write`` (nothing is written when
+        none is) and, where the ledger shares the store, closed as ``succeeded``
+        with the write's record. Returns the write and the superseded partitions
+        with their reason (recorded as ``superseded``).
+        """
+        keys = sorted(publication.frames)
+        attempts = [publication.attempts[key] for key in keys]
+        done: DayWrite | None = None
+        superseded: dict[str, str] = {}
+        try:
+            with transaction():
+                check = publication.precondition
+                for key in keys:
+                    why = check(key) if check else None
+                    if why is not None:
+                        superseded[key] = why
+                current = [key for key in keys if key not in superseded]
+                if current:
+                    done = write(current)
+                    if ledger_in_transaction:
+                        for key in current:
+                            self._succeeded(publication.attempts[key], publication.rows_in, done)
+        except Exception as exc:
+            self.fail(attempts, exc)
+            raise
+        for key, why in sorted(superseded.items()):
+            attempt = publication.attempts[key]
+            self.ledger.finish([attempt], SUPERSEDED, error=f"superseded: {why}")
+        if done is not None and not ledger_in_transaction:
+            for key in keys:
+                if key not in superseded:
+                    self._succeeded(publication.attempts[key], publication.rows_in, done)
+        return done, superseded
+
     def _succeeded(self, attempt: Attempt, rows_in: dict[str, int], done: DayWrite) -> None:
         key = attempt.partition
         self.ledger.finish(
@@ -278,6 +341,7 @@ class Publisher:
             rows_written={key: done.rows_written} if done.rows_written is not None else None,
             output_checksums={key: done.output_checksum} if done.output_checksum else None,
             changed_days=done.changed_days,
+            note=done.note,
         )
 
 

@@ -15,6 +15,8 @@ from platform_assets.orchestration.audit import PublicationBlocked
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 
 FORCE_TAG = "platform/force"
+REBUILD_TAG = "platform/rebuild"
+REBUILD_REASON = "rebuild (platform/rebuild=true)"
 REASON_TAG = "platform/recompute_reason"
 SKIPPED_KEY = "platform/skipped"
 _FINISHED_RUN = {
@@ -29,6 +31,11 @@ def is_forced(context: dg.AssetExecutionContext) -> bool:
     return context.run.tags.get(FORCE_TAG, "").strip().lower() == "true"
 
 
+def is_rebuild(context: dg.AssetExecutionContext) -> bool:
+    """Whether the run carries the tag ``platform/rebuild=true`` (rebuild current-state tables)."""
+    return context.run.tags.get(REBUILD_TAG, "").strip().lower() == "true"
+
+
 def code_version(context: dg.AssetExecutionContext) -> str:
     """The code version of the asset being materialized (derived from its declaration by
     :mod:`platform_assets.core.code_version`)."""
@@ -36,9 +43,16 @@ def code_version(context: dg.AssetExecutionContext) -> str:
 
 
 def publisher(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, dataset: str
+    context: dg.AssetExecutionContext,
+    warehouse: WarehouseResource,
+    dataset: str,
+    rebuild: bool = False,
 ) -> Publisher:
-    """The publisher of ``dataset`` for this step's run."""
+    """The publisher of ``dataset`` for this step's run.
+
+    ``rebuild``: the step rebuilds a current-state table, so each of its days is
+    recomputed (recorded as forced, with the reason ``rebuild``) even if unchanged.
+    """
 
     def run_is_over(run_id: str) -> str | None:
         run = context.instance.get_run_by_id(run_id)
@@ -51,8 +65,9 @@ def publisher(
         dataset,
         context.run_id,
         code_version(context),
-        is_forced(context),
+        is_forced(context) or rebuild,
         run_is_over,
+        REBUILD_REASON if rebuild else "forced (platform/force=true)",
     )
 
 

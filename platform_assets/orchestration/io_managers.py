@@ -29,6 +29,7 @@ from platform_assets.orchestration.resources import LakeResource, TablesResource
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.lake import artifact_name
 from platform_assets.storage.strategies import WriteResult, WriteStrategy
+from platform_assets.storage.table_diff import table_diff
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_store import TableStore
 
@@ -153,8 +154,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         strategy = WriteStrategy(meta[WRITE_STRATEGY])
         publisher = publisher_of(self.warehouse, obj, context.asset_key.to_user_string())
         in_transaction = tables.shares_ledger(self.warehouse)
+        if obj.rebuild is not None:
+            rebuild_table(context, tables, publisher, obj, in_transaction)
+            return
         results: dict[str, WriteResult] = {}
         changed: set[str] = set()
+        recomputed: dict[str, int] = {}  # keys recomputed per corrected partition
         for key, frame in sorted(obj.frames.items()):
 
             def write(key=key, frame=frame) -> DayWrite:
@@ -168,7 +173,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     with tables.query([table]) as con:  # inside the write's transaction
                         checksum = daily_slice_checksums(con, table, column, [day])[day]
                 else:
-                    merge, days = merge_day(tables, meta, obj, key, frame)
+                    merge, days, keys = merge_day(tables, meta, obj, key, frame)
+                    if keys is not None:
+                        recomputed[key] = keys
                     if days is not None:  # before the write: a lost record still names them
                         publisher.ledger.record_changed_days(obj.attempts[key], days)
                     result = merge()
@@ -184,6 +191,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 {
                     "changed_business_days": ", ".join(sorted(changed)) or "none",
                     "days_changed": len(changed),
+                }
+            )
+        if strategy is WriteStrategy.MERGE_UPSERT:
+            written = {k: v for k, v in recomputed.items() if k in results}
+            context.add_output_metadata(
+                {
+                    "keys_recomputed": sum(written.values()),
+                    "partitions_recomputed_by_key": ", ".join(sorted(written)) or "none",
                 }
             )
         frames = [obj.frames[key] for key in sorted(results)]
@@ -209,15 +224,80 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         raise NotImplementedError("published tables are read through the table store")
 
 
+def rebuild_table(
+    context: dg.OutputContext,
+    tables: TableStore,
+    publisher: Publisher,
+    obj: Publication,
+    in_transaction: bool,
+) -> None:
+    """Replace a current-state table by its rebuild, as one write for all the run's days.
+
+    In one transaction of the table store: the preconditions of the run's days,
+    the rebuild (:attr:`Publication.rebuild`), its difference from the table, the
+    business days that difference touches (recorded on every day's attempt before
+    the write), and the replacement, skipped when nothing differs, so a second
+    rebuild writes nothing. The attempts are closed with one note saying what the
+    rebuild did.
+    """
+    meta = context.definition_metadata
+    table, business_key, day_column = meta[TABLE], meta[KEY].split(","), meta.get(IMPACT_DAY)
+    found: dict[str, object] = {}
+
+    def write(days: list[str]) -> DayWrite:
+        redo = obj.rebuild(days)
+        before = tables.read(table) if tables.exists(table) else None
+        diff = table_diff(before, redo.rows, business_key, day_column)
+        changed = [day.isoformat() for day in diff.days]
+        for key in days:  # before the write: a lost record still names them
+            publisher.ledger.record_changed_days(obj.attempts[key], changed)
+        if diff.changed:
+            tables.replace_all(table, redo.rows, business_key)
+        found.update(redo=redo, diff=diff)
+        note = (
+            f"rebuild of {table}: {redo.rows.height} keys recomputed from the artifacts of "
+            f"{len(redo.sources)} published day(s), one write for this run's "
+            f"{len(days)} day(s); {diff.keys_changed} keys changed ({diff.rows_added} rows "
+            f"written, {diff.rows_removed} removed); business days changed: "
+            f"{', '.join(changed) or 'none'}"
+        )
+        return DayWrite(rows_written=diff.rows_added, changed_days=changed, note=note)
+
+    done, superseded = publisher.commit_all(obj, tables.transaction, write, in_transaction)
+    for key, why in sorted(superseded.items()):
+        context.log.warning(f"{publisher.dataset} {key}: not rebuilt with this run's input: {why}")
+    if done is None:
+        return
+    redo, diff = found["redo"], found["diff"]
+    context.log.info(f"{publisher.dataset}: {done.note}")
+    context.add_output_metadata(
+        {
+            **frame_metadata(redo.rows, table),
+            "write_strategy": "rebuild",
+            "rebuilt": diff.changed,
+            "keys_recomputed": redo.rows.height,
+            "keys_changed": diff.keys_changed,
+            "rows_written": diff.rows_added,
+            "rows_removed": diff.rows_removed,
+            "partitions_written": len(obj.frames) - len(superseded),
+            "source_days": len(redo.sources),
+            "table_rows_total": tables.count(table),
+            "changed_business_days": ", ".join(done.changed_days) or "none",
+            "days_changed": len(done.changed_days),
+        }
+    )
+
+
 def merge_day(
     tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
-) -> tuple[Callable[[], WriteResult], list[str] | None]:
+) -> tuple[Callable[[], WriteResult], list[str] | None, int | None]:
     """How one partition is merged into a current-state table, and the days it changes.
 
     A partition published before is a correction: its keys (old and new) are
     recomputed from every current artifact and replaced; a first publication is
-    the newer-wins merge. Returns the write (not yet run) and the business days
-    it changes, from the old and new rows, so they are known before the write.
+    the newer-wins merge. Returns the write (not yet run), the business days it
+    changes, from the old and new rows, so they are known before the write, and
+    the number of keys a correction recomputes (None for a merge).
     """
     business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
     table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
@@ -227,13 +307,14 @@ def merge_day(
         if day_column:
             impact = tables.changed_days(table, frame, business_key, order_by, day_column)
             days = [day.isoformat() for day in impact]
-        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days
+        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days, None
     days = None
     if day_column:
         old = tables.key_days(table, business_key, redo.keys, day_column)
         new = redo.rows.get_column(day_column).cast(pl.Date).drop_nulls().unique().to_list()
         days = sorted({d.isoformat() for d in [*old, *new]})
-    return (lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)), days
+    write = lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)  # noqa: E731
+    return write, days, redo.keys.height
 
 
 def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:

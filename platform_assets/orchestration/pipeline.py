@@ -21,11 +21,13 @@ from platform_assets.core.code_version import UNVERSIONED, CodeVersion, derive_c
 from platform_assets.core.landing import DaySnapshot, LandingChanged, LandingEntry, LandingStore
 from platform_assets.core.landing_parser import LandingContract, parse_day, quarantine_lines
 from platform_assets.core.ledger import Ledger
-from platform_assets.core.publisher import Publication, Recompute, upstream_artifacts
+from platform_assets.core.publisher import Publication, Rebuild, Recompute, upstream_artifacts
 from platform_assets.orchestration import audit
 from platform_assets.orchestration.drift import OverwriteTarget, drift
 from platform_assets.orchestration.idempotency import (
+    REBUILD_TAG,
     data_version,
+    is_rebuild,
     plan_days,
     plan_metadata,
     publisher,
@@ -360,6 +362,38 @@ def keyed_recompute(
     return recompute
 
 
+def full_recompute(
+    ledger: Ledger,
+    lake: LakeResource,
+    staging_key: dg.AssetKey,
+    dataset: str,
+    publish: Publish,
+    staged: dict[str, pl.DataFrame],
+    artifacts: dict[str, str],
+) -> Callable[[list[str]], Rebuild]:
+    """The rebuild of a current-state table: every published day's current artifact at once.
+
+    Called in the write's transaction with the days of the run that are still
+    current: their new artifacts (``staged``, verified) replace the ones the table
+    holds for them; every other published day contributes the artifact its latest
+    publication merged (a day whose new delivery failed its checks keeps its last
+    good version, as in the incremental path). The same total order as the merges
+    (``publish.transform``) collapses the events to one row per key, so the result
+    is what the incremental path gives, and keys no current artifact contains
+    (withdrawn or corrected deliveries, tampering) are not in it. ``artifacts``:
+    the checksum of each day's new artifact.
+    """
+
+    def rebuild(days: list[str]) -> Rebuild:
+        held = ledger.published(dataset, ledger.partitions(dataset))
+        kept = {d: v.input_checksum for d, v in held.items() if v is not None and d not in days}
+        frames = [staged[day] for day in days] + list(lake.read(staging_key, kept).values())
+        sources = {**kept, **{day: artifacts[day] for day in days}}
+        return Rebuild(publish.transform(pl.concat(frames)), dict(sorted(sources.items())))
+
+    return rebuild
+
+
 def gate_problems(
     warehouse: WarehouseResource, staged_dataset: str, artifacts: dict[str, str]
 ) -> dict[str, str]:
@@ -414,7 +448,14 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
         tables: TablesResource,
     ):
         ledger = Ledger(warehouse)
-        pub = publisher(context, warehouse, dataset)
+        rebuild = publish.strategy is WriteStrategy.MERGE_UPSERT and is_rebuild(context)
+        if rebuild:
+            context.log.info(
+                f"{dataset}: rebuild ({REBUILD_TAG}=true): {publish.table} is recomputed from "
+                "the current staged artifacts of every published day and replaced in one "
+                "transaction; this run's days are recomputed even if unchanged"
+            )
+        pub = publisher(context, warehouse, dataset, rebuild=rebuild)
         with warehouse.session():
             artifacts, missing = upstream_artifacts(
                 ledger, spec.staging_dataset, list(context.partition_keys)
@@ -440,7 +481,11 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
 
         publication = Publication(attempts=plan.attempts, precondition=still_current)
         staged: dict[str, pl.DataFrame] = {}
-        if publish.strategy is WriteStrategy.MERGE_UPSERT:
+        if rebuild:
+            publication.rebuild = full_recompute(
+                ledger, lake, spec.staging_key, dataset, publish, staged, artifacts
+            )
+        elif publish.strategy is WriteStrategy.MERGE_UPSERT:
             publication.recompute = keyed_recompute(
                 ledger, lake, spec.staging_key, dataset, publish, staged
             )

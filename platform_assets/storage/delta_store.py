@@ -228,6 +228,31 @@ class DeltaTableStore:
 
         return self._retrying(attempt)
 
+    def replace_all(self, table: str, frame: pl.DataFrame, key: list[str]) -> WriteResult:
+        """Replace the table's whole contents by ``frame`` in one commit (a rebuild).
+
+        An overwrite commit: a reader sees the old snapshot or the new one. The
+        schema is conformed as for the other writes (a new column is added).
+        """
+        check_replace_input(table, frame, key, frame)
+
+        def attempt() -> WriteResult:
+            current = self.load(table)
+            if current is None:
+                self._create(table, frame, None)
+                return WriteResult(frame.height, 0, frame.height, [])
+            data, added = conform(table, frame, current.schema())
+            write_deltalake(
+                current,
+                data.to_arrow(),
+                mode="overwrite",
+                schema_mode="merge" if added else None,
+            )
+            replaced = self.count(table, None, current.version() - 1)
+            return WriteResult(frame.height, replaced, frame.height, added)
+
+        return self._retrying(attempt)
+
     def _for_merge(
         self, table: str, frame: pl.DataFrame
     ) -> tuple[DeltaTable | None, pl.DataFrame, list[str]]:

@@ -59,6 +59,14 @@ class DeltaTables:
         """One Delta ``MERGE`` deleting, updating and inserting the keys' rows."""
         return self.store.replace_keys(table, frame, key, keys)
 
+    def replace_all(self, table: str, frame: pl.DataFrame, key: list[str]) -> WriteResult:
+        """One Delta overwrite commit of the whole table."""
+        return self.store.replace_all(table, frame, key)
+
+    def exists(self, table: str) -> bool:
+        """Whether the Delta table exists."""
+        return self.store.load(table) is not None
+
     def key_days(
         self, table: str, key: list[str], keys: pl.DataFrame, day_column: str
     ) -> list[dt.date]:

@@ -4,7 +4,8 @@
 snapshots, marts); ``merge_upsert`` merges CDC rows into a current-state table
 where an incoming row wins only if it is newer by its ordering columns;
 ``replace_keys`` replaces the rows of some keys by their recomputed state (a
-correction: keys whose rows disappear are deleted).
+correction: keys whose rows disappear are deleted); ``replace_all`` replaces a
+table's whole contents (a rebuild).
 """
 
 from __future__ import annotations
@@ -224,6 +225,28 @@ def replace_keys(
             ).fetchone()[0]
         finally:
             con.unregister(_REPLACED)
+        con.execute(
+            f"INSERT INTO {qualified(table)} BY NAME SELECT {names} FROM {_INCOMING}"  # noqa: S608
+        )
+        return WriteResult(frame.height, deleted, frame.height, added)
+
+    return _transaction(con, frame, body)
+
+
+def replace_all(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, key: list[str]
+) -> WriteResult:
+    """Replace every row of ``table`` by ``frame`` in one transaction (a rebuild).
+
+    Rows are inserted by column name, under the schema-drift policy of the other
+    writes (:func:`ensure_table`). Refuses NULL or duplicate keys.
+    """
+    check_replace_input(table, frame, key, frame)
+    names = ", ".join(quote_ident(c) for c in frame.columns)
+
+    def body() -> WriteResult:
+        added = ensure_table(con, table, frame.schema)
+        deleted = con.execute(f"DELETE FROM {qualified(table)}").fetchone()[0]  # noqa: S608
         con.execute(
             f"INSERT INTO {qualified(table)} BY NAME SELECT {names} FROM {_INCOMING}"  # noqa: S608
         )

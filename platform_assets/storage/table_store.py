@@ -21,6 +21,7 @@ import polars as pl
 
 from platform_assets.storage import merge_impact, strategies
 from platform_assets.storage.strategies import WriteResult
+from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame, quote_ident, transaction
 
 Window = tuple[dt.date, dt.date]
@@ -67,6 +68,12 @@ class TableStore(Protocol):
         self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
     ) -> WriteResult:
         """Replace the rows of ``keys`` by ``frame`` atomically (absent keys are deleted)."""
+
+    def replace_all(self, table: str, frame: pl.DataFrame, key: list[str]) -> WriteResult:
+        """Replace the table's whole contents by ``frame`` atomically (a rebuild)."""
+
+    def exists(self, table: str) -> bool:
+        """Whether ``table`` exists."""
 
     def key_days(
         self, table: str, key: list[str], keys: pl.DataFrame, day_column: str
@@ -150,6 +157,16 @@ class WarehouseTables:
         """Delete the keys and insert their rows in one DuckDB transaction."""
         with self.warehouse.connect() as con:
             return strategies.replace_keys(con, table, frame, key, keys)
+
+    def replace_all(self, table: str, frame: pl.DataFrame, key: list[str]) -> WriteResult:
+        """Delete every row and insert ``frame`` in one DuckDB transaction."""
+        with self.warehouse.connect() as con:
+            return strategies.replace_all(con, table, frame, key)
+
+    def exists(self, table: str) -> bool:
+        """Whether the table is in the warehouse file."""
+        with self.warehouse.connect(read_only=True) as con:
+            return bool(existing_columns(con, table))
 
     def key_days(
         self, table: str, key: list[str], keys: pl.DataFrame, day_column: str

@@ -2,7 +2,11 @@
 
 Usage: ``python -m platform_assets.launch --start 2024-01-01 --days 7 [--force]
 [--job orders_daily_job]``, or ``--repair`` to recompute the published days that
-``python -m platform_assets.tools.verify`` finds changed behind the platform's back.
+``python -m platform_assets.tools.verify`` finds changed behind the platform's back, or
+``--rebuild`` to recompute the current-state tables (``curated.orders``) from the
+staged artifacts of every published day instead of replaying merges (one run over
+the window with the tag ``platform/rebuild=true``: the window's staging is brought
+up to date first, then the table is replaced, then the mart days it changed).
 Each job is planned first (:mod:`platform_assets.orchestration.planner`); changed days run as
 single-run ranges on the Dagster instance in ``DAGSTER_HOME`` (so they show in the
 UI), and unchanged days get a ``skipped`` ledger row under the plan's id without
@@ -21,8 +25,10 @@ from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.definitions import defs
 from platform_assets.orchestration.drift import verify_all
-from platform_assets.orchestration.idempotency import FORCE_TAG
+from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
+from platform_assets.orchestration.io_managers import WRITE_STRATEGY
 from platform_assets.orchestration.planner import JobPlan, PlanResources, across_days, plan_job
+from platform_assets.storage.strategies import WriteStrategy
 
 # Step failures are summarised by describe(); the console would repeat them with tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -39,11 +45,14 @@ def run_range(
     force: bool = False,
     definitions: dg.Definitions | None = None,
     assets: list[dg.AssetKey] | None = None,
+    rebuild: bool = False,
 ) -> dg.ExecuteInProcessResult:
     """Materialize the partitions ``first``..``last`` in one run of a job (or of ``assets``)."""
     tags = {RANGE_START: first, RANGE_END: last}
     if force:
         tags[FORCE_TAG] = "true"
+    if rebuild:
+        tags[REBUILD_TAG] = "true"
     job = (definitions or defs).resolve_job_def(job_name)
     return job.execute_in_process(
         run_config=QUIET,
@@ -62,6 +71,7 @@ class JobLaunch:
     plan_id: str
     plan: JobPlan | None
     runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    rebuild: bool = False
 
     @property
     def success(self) -> bool:
@@ -100,6 +110,19 @@ def _record_planned_skips(plan: JobPlan, plan_id: str, resources: PlanResources)
             ledger.record_skips(plan_id, asset.dataset, skipped)
 
 
+def current_state_assets(
+    job_name: str, definitions: dg.Definitions, assets: list[dg.AssetKey] | None = None
+) -> list[dg.AssetKey]:
+    """The job's assets (of ``assets`` if given) that publish a current-state (merge) table."""
+    job = definitions.resolve_job_def(job_name)
+    graph = definitions.resolve_asset_graph()
+    keys = job.asset_layer.executable_asset_keys
+    if assets:
+        keys = keys & set(assets)
+    merge = WriteStrategy.MERGE_UPSERT.value
+    return sorted(k for k in keys if graph.get(k).metadata.get(WRITE_STRATEGY) == merge)
+
+
 def launch_job(
     job_name: str,
     partitions: list[str],
@@ -107,18 +130,25 @@ def launch_job(
     force: bool = False,
     definitions: dg.Definitions | None = None,
     assets: list[dg.AssetKey] | None = None,
+    rebuild: bool = False,
 ) -> JobLaunch:
     """Plan a job over ``partitions`` and run the days that need it (all of them if forced).
 
     ``definitions`` default to the environment's (the planner reads their resources);
     ``assets`` limits planning and runs to a selection of the job's assets.
+    ``rebuild``: one run over the whole window with the tag ``platform/rebuild=true``:
+    the current-state tables are recomputed from every published day's staged
+    artifacts (the window's days restaged first where their landing files changed),
+    then the mart days they changed are recomputed.
     """
     if not partitions:
         raise ValueError(f"{job_name}: no partitions to launch")
     definitions = definitions or defs
     plan_id = dt.datetime.now(dt.UTC).strftime(PLAN_ID_FORMAT)
-    if force:
-        launch = JobLaunch(job_name, plan_id, None)
+    if rebuild and not current_state_assets(job_name, definitions, assets):
+        raise ValueError(f"{job_name}: no current-state (merge) table to rebuild")
+    if force or rebuild:
+        launch = JobLaunch(job_name, plan_id, None, rebuild=rebuild)
         ranges = [(partitions[0], partitions[-1])]
     else:
         resources = plan_resources(definitions)
@@ -128,7 +158,7 @@ def launch_job(
         launch = JobLaunch(job_name, plan_id, plan)
         ranges = plan.ranges()
     launch.runs = [
-        run_range(job_name, first, last, instance, force, definitions, assets)
+        run_range(job_name, first, last, instance, force, definitions, assets, rebuild)
         for first, last in ranges
     ]
     launch.runs += catch_up(job_name, launch.runs, instance, definitions, assets)
@@ -163,7 +193,9 @@ def catch_up(
 
 def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:
     """What was planned for a job and how its runs ended, naming every day not published."""
-    if launch.plan is None:
+    if launch.rebuild:
+        planned = "rebuild: one run over the window (platform/rebuild=true)"
+    elif launch.plan is None:
         planned = f"forced: all {len(launch.runs)} range(s) run"
     else:
         todo = launch.plan.todo
@@ -173,6 +205,7 @@ def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:
         f"run {run.run_id} {'succeeded' if run.success else 'FAILED'}" for run in launch.runs
     )
     lines = [f"{launch.job}: {planned}" + (f"; {runs}" if runs else "")]
+    lines += [f"  {line}" for run in launch.runs for line in rebuild_summary(run)]
     for run in launch.runs:
         if run.success:
             continue
@@ -184,6 +217,26 @@ def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:
                 message = event.step_failure_data.error.message.strip().splitlines()[0]
                 lines.append(f"  step {event.step_key} failed: {message[:300]}")
     return "\n".join(lines)
+
+
+def rebuild_summary(run: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per table a run rebuilt: keys recomputed and changed, business days changed."""
+    lines, seen = [], set()
+    for event in run.get_asset_materialization_events():  # one per partition of a range
+        materialization = event.event_specific_data.materialization
+        meta = {k: v.value for k, v in materialization.metadata.items()}
+        if meta.get("write_strategy") != "rebuild" or materialization.asset_key in seen:
+            continue
+        seen.add(materialization.asset_key)
+        what = "replaced" if meta["rebuilt"] else "already equal to its rebuild, not written"
+        lines.append(
+            f"rebuilt {materialization.asset_key.to_user_string()} ({what}): "
+            f"{meta['keys_recomputed']} keys recomputed from {meta['source_days']} published "
+            f"day(s), {meta['keys_changed']} changed ({meta['rows_written']} rows written, "
+            f"{meta['rows_removed']} removed); business days changed: "
+            f"{meta['changed_business_days']}"
+        )
+    return lines
 
 
 def contiguous(days: list[str]) -> list[list[str]]:
@@ -228,11 +281,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repair", action="store_true", help="recompute the days `verify` finds drifted"
     )
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="recompute the current-state tables from every published day's staged artifacts "
+        "(the window is restaged first where it changed); default jobs: those with one",
+    )
     args = parser.parse_args(argv)
     if args.days < 1:
         parser.error("--days must be at least 1")
     if not args.repair and not args.start:
         parser.error("--start is required (or --repair)")
+    if args.repair and args.rebuild:
+        parser.error("--repair and --rebuild do not go together")
+    jobs = args.job or JOBS
+    if args.rebuild:
+        jobs = [job for job in jobs if current_state_assets(job, defs)]
+        if not jobs:
+            parser.error(f"--rebuild: no current-state table in {', '.join(args.job)}")
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         if args.repair:
@@ -241,9 +307,19 @@ def main(argv: list[str] | None = None) -> int:
                 print("no drifted day: nothing to repair")
         else:
             partitions = day_keys(validate_partition_key(args.start), args.days)
-            launches = [
-                launch_job(job, partitions, instance, args.force) for job in args.job or JOBS
-            ]
+            launches = []
+            for job in jobs:
+                if args.rebuild:
+                    tables = ", ".join(k.to_user_string() for k in current_state_assets(job, defs))
+                    print(
+                        f"{job}: rebuilding {tables} over {partitions[0]}..{partitions[-1]} "
+                        "(restaging the window's changed days first)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                launches.append(
+                    launch_job(job, partitions, instance, args.force, rebuild=args.rebuild)
+                )
     ledger = Ledger(defs.resources["warehouse"])
     for launch in launches:
         print(describe(launch, ledger))

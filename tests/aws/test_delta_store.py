@@ -31,6 +31,7 @@ from platform_assets.storage.strategies import (
     PartitionWindowError,
     merge_upsert,
     overwrite_partition,
+    replace_all,
     replace_keys,
 )
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
@@ -229,6 +230,27 @@ def test_replacing_keys_equals_the_duckdb_path(store, tmp_path):
     assert result.rows_deleted == 10
     with pytest.raises(ValueError, match="outside the keys replaced"):
         store.replace_keys(CURRENT, rows, CURRENT_KEY, keys.head(3))
+
+
+def test_replacing_the_whole_table_equals_the_duckdb_path(store, tmp_path):
+    """A rebuild: the table's contents replaced in one commit, old keys gone."""
+    base = cdc_batches(seed=11, batches=1)[0]
+    rebuilt = base.tail(base.height - 10).with_columns(
+        pl.col("status").replace_strict(STATUSES[:3], STATUSES[3:6], default="other")
+    )
+    with connect(tmp_path / "all.duckdb") as con:
+        merge_upsert(con, CURRENT, base, CURRENT_KEY, ORDERING)
+        replace_all(con, CURRENT, rebuilt, CURRENT_KEY)
+        expected = sort_current(con.sql(f"SELECT * FROM {CURRENT}").pl())  # noqa: S608
+    assert_frame_equal(expected, sort_current(rebuilt))
+    store.merge_upsert(CURRENT, base, CURRENT_KEY, ORDERING)
+    version = store.load(CURRENT).version()
+    result = store.replace_all(CURRENT, rebuilt, CURRENT_KEY)
+    assert_frame_equal(sort_current(store.read(CURRENT)), expected)
+    assert store.load(CURRENT).version() == version + 1  # one commit
+    assert (result.rows_deleted, result.rows_changed) == (base.height, rebuilt.height)
+    with pytest.raises(ValueError, match="duplicate keys"):
+        store.replace_all(CURRENT, pl.concat([rebuilt, rebuilt.head(1)]), CURRENT_KEY)
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ TABLES = {
     "marts.daily_revenue_by_segment": ["business_date", "segment", "currency"],
 }
 STAGED = ["staging/orders", "staging/customers"]
+ORDERS_ASSETS = ["staging/orders", "curated/orders", "marts/daily_orders"]
 CHANGED_FILE = f"landing/orders/dt={CHANGED}/cdc-20240102-00004.csv"
 # a new order placed on the changed day: it changes that business day and no other
 NEW_ORDER = (
@@ -245,3 +246,42 @@ def test_planned_launch_on_s3_reads_the_delta_tables(local_settings, s3_settings
     assert delta_versions(s3_settings) == versions
     planned = ledger_rows(s3_settings, [launch.plan_id for launch in second])
     assert set(statuses(planned).values()) == {"skipped"}
+
+
+def test_rebuild_on_s3_repairs_a_tampered_delta_table_in_one_commit(
+    local_settings, s3_settings, s3, bucket
+):
+    """launch --rebuild with Delta tables and the ledger outside their commits."""
+    upload_tree(s3, bucket, local_settings.landing_dir, f"{PREFIX}/landing")
+    instance, definitions = dg.DagsterInstance.ephemeral(), build_definitions(s3_settings)
+    orders = [dg.AssetKey(key.split("/")) for key in ORDERS_ASSETS]
+    launch = launch_job("orders_daily_job", DAYS, instance, definitions=definitions, assets=orders)
+    assert launch.success
+    store = delta_store(s3_settings)
+    published = store.read("curated.orders").sort("order_id")
+    gone = published.head(3)
+    store.replace_keys("curated.orders", gone.clear(), ["order_id"], gone.select("order_id"))
+    bogus = published.tail(1).with_columns(pl.lit(1, dtype=pl.Int64).alias("order_id"))
+    store.merge_upsert("curated.orders", bogus, ["order_id"], ["updated_at", "seq"])
+    tampered = store.load("curated.orders").version()
+
+    def rebuild():
+        launch = launch_job(
+            "orders_daily_job",
+            DAYS[2:],
+            instance,
+            definitions=definitions,
+            assets=orders,
+            rebuild=True,
+        )
+        assert launch.success
+        return launch
+
+    first = rebuild()
+    assert_frame_equal(store.read("curated.orders").sort("order_id"), published)
+    assert store.load("curated.orders").version() == tampered + 1  # one overwrite commit
+    rows = ledger_rows(s3_settings, [first.runs[0].run_id])
+    curated = rows.filter(pl.col("dataset") == "curated/orders")
+    assert curated["status"].to_list() == ["succeeded"] and curated["forced"].to_list() == [True]
+    rebuild()
+    assert store.load("curated.orders").version() == tampered + 1  # equal: nothing written

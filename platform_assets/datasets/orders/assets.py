@@ -55,7 +55,9 @@ curated_orders = published_asset(
             "Current state of every order in curated.orders: the landing day merged on "
             "order_id; a row wins only if newer by (updated_at, seq); deleted orders kept as "
             "tombstones. Skipped when the day's staging file is byte-identical to the one "
-            "already merged."
+            "already merged. A corrected day recomputes the keys it touches; a run tagged "
+            "platform/rebuild=true recomputes the whole table from every published day's "
+            "staged artifacts (README: Rebuild)."
         ),
     ),
 )
