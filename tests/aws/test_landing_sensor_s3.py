@@ -10,9 +10,9 @@ from platform_assets.automation.sensors import changed_days
 from platform_assets.definitions import build_definitions
 from platform_assets.resources import RetryingS3Resource, S3LandingResource
 from platform_assets.sample import SampleSpec, generate
-from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FaultProxy
 from tests.conftest import START
+from tests.s3 import upload_tree
 
 PREFIX = "env/prod/landing"
 

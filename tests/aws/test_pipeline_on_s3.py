@@ -23,8 +23,8 @@ from platform_assets.io.lake import artifact_name
 from platform_assets.launch import launch_job, run_range
 from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
-from tests.aws.conftest import upload_tree
 from tests.conftest import START, read_table
+from tests.s3 import upload_tree
 
 PREFIX = "env/prod"
 FIRST, CHANGED, LAST = "2024-01-01", "2024-01-02", "2024-01-03"

@@ -18,9 +18,9 @@ from platform_assets.definitions import build_definitions, build_landing
 from platform_assets.landing_s3 import S3LandingError
 from platform_assets.sample import SampleSpec, generate
 from platform_assets.settings import load_settings
-from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FAULTS, FaultProxy
 from tests.conftest import START, read_table
+from tests.s3 import upload_tree
 
 DAY = "2024-01-02"
 PREFIX = "env/prod"
