@@ -167,24 +167,34 @@ class Faults:
             sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def ledger(self, what: str) -> None:
-        """Count one ledger call; raise once at the chosen one."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        self.ledger_calls += 1
-        if not self.ledger_failed and self.ledger_calls == self.ledger_fail_at:
-            self.ledger_failed = True
-            detail = f"(injected ledger failure: {what}, call {self.ledger_calls})"
-            if self.store == S3:  # what psycopg2 raises when the server drops the connection
-                import psycopg2
+    def ledger(self, what: str, call: Callable[[], object], connection: object) -> object:
+        """Count one ledger call and make it (``call``); fail once at the chosen one.
 
-                raise psycopg2.OperationalError(
-                    "server closed the connection unexpectedly\n\tThis probably means the "
-                    f"server terminated abnormally before or while processing the request. {detail}"
-                )
+        Local: the DuckDB call raises ``IOException`` instead of running. S3: the server
+        drops the connection (psycopg2's ``OperationalError``, the connection closed):
+        before the statement ran when ``ledger_fail_at`` is odd, after it ran when even
+        (the client cannot tell whether an autocommit statement or a COMMIT applied).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return call()
+        self.ledger_calls += 1
+        if self.ledger_failed or self.ledger_calls != self.ledger_fail_at:
+            return call()
+        self.ledger_failed = True
+        detail = f"(injected ledger failure: {what}, call {self.ledger_calls})"
+        if self.store != S3:
             import duckdb
 
             raise duckdb.IOException(f"injected ledger failure {detail}")
+        import psycopg2
+
+        if self.ledger_calls % 2 == 0:
+            call()
+        connection.con.close()
+        raise psycopg2.OperationalError(
+            "server closed the connection unexpectedly\n\tThis probably means the server "
+            f"terminated abnormally before or while processing the request. {detail}"
+        )
 
     def rewrite(self, data: bytes) -> None:
         """Change the landing file under test: write the path, or replace the S3 object."""
@@ -253,9 +263,8 @@ def _wrap(seam: Seam, original: Callable, faults: Faults) -> Callable:
 
     if seam.role == "ledger":
 
-        def wrapped_ledger(*args, **kwargs):
-            faults.ledger(label)
-            return original(*args, **kwargs)
+        def wrapped_ledger(self, *args, **kwargs):
+            return faults.ledger(label, lambda: original(self, *args, **kwargs), self)
 
         return functools.wraps(original)(wrapped_ledger)
 
