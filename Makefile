@@ -29,13 +29,15 @@ dev: $(STAMP) dagster-home sample
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
-## make chaos SEED=0 N=50 [CORRECTIONS=1]: N seeded histories of the model-based history
-## test from SEED (make test runs a bounded few); replay one with N=1
+## make chaos SEED=0 N=50 [CORRECTIONS=1] [STORE=s3]: N seeded histories of the model-based
+## history test from SEED (make test runs a bounded few); STORE=s3: on S3 (moto server) with
+## the Postgres ledger instead of local files and DuckDB; replay one with N=1
 SEED ?= 0
 N ?= 50
 CORRECTIONS ?=
+STORE ?= local
 chaos: $(STAMP)
-	HISTORY_SEED=$(SEED) HISTORY_N=$(N) HISTORY_CORRECTIONS=$(CORRECTIONS) \
+	HISTORY_SEED=$(SEED) HISTORY_N=$(N) HISTORY_CORRECTIONS=$(CORRECTIONS) HISTORY_STORE=$(STORE) \
 		$(BIN)/python -m pytest tests/history -q --show-capture=no
 
 ## make demo: materialize the sample week headless and print a per-partition summary

@@ -13,8 +13,9 @@ from platform_assets.settings import load_settings
 from platform_assets.tools.sample import SampleSpec, generate
 
 START = dt.date(2024, 1, 1)
-# The private PostgreSQL cluster (session fixture ``postgres_server``, ``postgres_url``).
-pytest_plugins = ["tests.postgres"]
+# The private PostgreSQL cluster (``postgres_server``, ``postgres_url``) and the moto
+# S3 server (``moto_endpoint``): session fixtures.
+pytest_plugins = ["tests.postgres", "tests.s3"]
 
 
 @pytest.fixture

@@ -1,70 +1,15 @@
-"""A real S3 API on loopback: moto's standalone server in a subprocess, one per test session."""
+"""Per-test S3 fixtures on the session's moto server (``moto_endpoint``, :mod:`tests.s3`)."""
 
 import itertools
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 
 from platform_assets.settings import load_settings
+from tests.s3 import AWS_ENV
 
-READY_DEADLINE_S = 30.0
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 _BUCKETS = itertools.count()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """Start ``python -m moto.server`` on a free loopback port; yield its URL; stop it."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + READY_DEADLINE_S
-        while not _answers(f"{url}/moto-api/"):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto server not answering on {url} after {READY_DEADLINE_S}s")
-            try:  # wait for the process to exit (a failed start), at most 0.1 s per attempt
-                code = proc.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                continue
-            raise RuntimeError(f"moto server exited with {code} before answering")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
@@ -101,13 +46,3 @@ def s3_settings(tmp_path: Path, aws_env, bucket):
             "AWS_ENDPOINT_URL": aws_env,
         }
     )
-
-
-def upload_tree(s3, bucket: str, root: Path, prefix: str) -> list[str]:
-    """Put every file under ``root`` at ``<prefix>/<relative path>``; return the keys."""
-    keys = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        key = f"{prefix}/{path.relative_to(root).as_posix()}"
-        s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-        keys.append(key)
-    return keys

@@ -10,9 +10,9 @@ from platform_assets.orchestration.automation.landing_cursor import DayState, lo
 from platform_assets.orchestration.automation.sensors import changed_days
 from platform_assets.orchestration.resources import RetryingS3Resource, S3LandingResource
 from platform_assets.tools.sample import SampleSpec, generate
-from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FaultProxy
 from tests.conftest import START
+from tests.s3 import upload_tree
 
 PREFIX = "env/prod/landing"
 

@@ -23,8 +23,8 @@ from platform_assets.storage.delta_store import DeltaTableStore
 from platform_assets.storage.lake import artifact_name
 from platform_assets.tools.launch import launch_job, run_range
 from platform_assets.tools.sample import SampleSpec, generate
-from tests.aws.conftest import upload_tree
 from tests.conftest import START, read_table
+from tests.s3 import upload_tree
 
 PREFIX = "env/prod"
 FIRST, CHANGED, LAST = "2024-01-01", "2024-01-02", "2024-01-03"

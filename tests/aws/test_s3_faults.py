@@ -18,9 +18,9 @@ from platform_assets.definitions import build_definitions, build_landing
 from platform_assets.settings import load_settings
 from platform_assets.storage.landing_s3 import S3LandingError
 from platform_assets.tools.sample import SampleSpec, generate
-from tests.aws.conftest import upload_tree
 from tests.aws.fault_proxy import FAULTS, FaultProxy
 from tests.conftest import START, read_table
+from tests.s3 import upload_tree
 
 DAY = "2024-01-02"
 PREFIX = "env/prod"

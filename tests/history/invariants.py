@@ -7,9 +7,9 @@ checks, so it must never be visible, not even for a moment in mid-history.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
+
+from tests.history.oracle import Published
 
 ALLOWED_STATUSES = ("placed", "paid", "shipped", "cancelled", "delivered", "refunded")
 SEGMENTS = ("consumer", "smb", "enterprise", "unknown")
@@ -38,16 +38,16 @@ RULES = {
 }
 
 
-def violations(warehouse: Path) -> list[str]:
+def violations(published: Published) -> list[str]:
     """One line per (table, rule) that published rows break, with a count and an example."""
-    if not warehouse.exists():
-        return []
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect()
     try:
+        if not published.attach(con):
+            return []
         tables = {
             f"{schema}.{name}"
             for schema, name in con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables()"
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'w'"
             ).fetchall()
         }
         found = []
@@ -56,7 +56,7 @@ def violations(warehouse: Path) -> list[str]:
                 continue
             for rule, broken in rules.items():
                 rows = con.execute(
-                    f"SELECT * FROM {table} WHERE coalesce({broken}, false) ORDER BY ALL"  # noqa: S608
+                    f"SELECT * FROM w.{table} WHERE coalesce({broken}, false) ORDER BY ALL"  # noqa: S608
                 ).fetchall()
                 if rows:
                     example = "(" + ", ".join(str(v) for v in rows[0]) + ")"

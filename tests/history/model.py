@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from platform_assets.tools.sample import SampleSpec, generate
+from tests.history.child import KILL_KINDS, LEDGER_CALLS, LOCAL
 
 START = dt.date(2024, 1, 1)
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
 ORDERS, CUSTOMERS = "orders_daily_job", "customers_daily_job"
-KILL_POINTS = 60  # boundary events of a small run: about 20-50, so some kill points miss
-# kill on the n-th event of one seam (enter/leave of connect, before/after a call): n range
-KILL_ON = {None: KILL_POINTS, "connect": 40, "replace": 4, "write_parquet": 4}
 PUBLISH = ["curated/orders", "marts/daily_orders", "marts/daily_revenue_by_segment"]
-LEDGER_CALLS = 80
 BAD_ORDER_BASE = 9_000_000_000
 BAD_SEQ_BASE = 9 * 10**15
 
@@ -156,10 +153,11 @@ def render(rows: list[list[str]]) -> str:
 class Planner:
     """Draws a sequence of steps from a seed, tracking the landing area as it goes."""
 
-    def __init__(self, seed: int, pool: Pool, corrections: bool):
+    def __init__(self, seed: int, pool: Pool, corrections: bool, store: str = LOCAL):
         self.rng = random.Random(f"plan:{seed}")
         self.pool = pool
         self.corrections = corrections
+        self.store = store
         self.state = Landing()
 
     def pending(self) -> dict[str, list[str]]:
@@ -336,9 +334,11 @@ class Planner:
         return Step("tick", {"sensors": which})
 
     def kill(self) -> Step:
-        """A run in a child that SIGKILLs itself at a seeded boundary event."""
+        """A run in a child that SIGKILLs itself at a seeded boundary event (every event, or
+        those of one seam kind of the store's: :data:`tests.history.child.KILL_KINDS`)."""
         first, last = self.days()
-        on = self.rng.choices(list(KILL_ON), weights=[40, 20, 25, 15])[0]
+        kinds = KILL_KINDS[self.store]
+        on = self.rng.choices(list(kinds), weights=[w for _, w in kinds.values()])[0]
         return Step(
             "kill",
             {
@@ -347,7 +347,7 @@ class Planner:
                 "last": last,
                 "force": self.rng.random() < 0.3,
                 "on": on,
-                "at": self.rng.randint(1, KILL_ON[on]),
+                "at": self.rng.randint(1, kinds[on][0]),
                 "then": self.rng.choice([None, "rerun", "publish", "publish_forced", "tick"]),
             },
         )
@@ -361,7 +361,7 @@ class Planner:
                 "job": ORDERS,
                 "first": first,
                 "last": last,
-                "at": self.rng.randint(1, LEDGER_CALLS),
+                "at": self.rng.randint(1, LEDGER_CALLS[self.store]),
                 "how": self.rng.choice(["inproc", "child"]),
             },
         )
@@ -450,8 +450,11 @@ class Planner:
         return steps
 
 
-def plan(seed: int, pool: Pool, corrections: bool) -> tuple[list[Step], list[Step]]:
-    """The seed's random steps and the closing fixes of bad files."""
-    planner = Planner(seed, pool, corrections)
+def plan(
+    seed: int, pool: Pool, corrections: bool, store: str = LOCAL
+) -> tuple[list[Step], list[Step]]:
+    """The seed's random steps and the closing fixes of bad files (kill and ledger fault
+    points drawn from the ``store``'s seams)."""
+    planner = Planner(seed, pool, corrections, store)
     steps = planner.plan()
     return steps, planner.finish()

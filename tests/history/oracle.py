@@ -4,15 +4,20 @@ Independent of the platform's code: a fresh in-memory DuckDB reads every landing
 as text, keeps the rows whose values all parse, takes the latest event per order by
 (updated_at, seq, is_deleted, customer_id, status, amount, currency, created_at) with
 NULLs lowest, and aggregates the marts from that current state. The platform's tables
-are read from the warehouse file (attached read-only) and compared as multisets.
+are attached as database ``w`` (:class:`WarehouseFile`: the DuckDB file, read-only;
+:class:`DeltaOnS3`: each Delta table's latest snapshot loaded with ``deltalake`` into an
+in-memory database) and compared as multisets.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from tests.history.model import START
 
@@ -128,6 +133,48 @@ EMPTY = {
 }
 
 
+class Published(Protocol):
+    """Where the published tables are read from."""
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """Attach them to ``con`` as database ``w``; False if there is nothing to attach."""
+
+
+class WarehouseFile:
+    """The DuckDB warehouse file (``PLATFORM_STORAGE=local``), attached read-only."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> bool:
+        if not self.path.exists():
+            return False
+        con.execute(f"ATTACH '{self.path}' AS w (READ_ONLY)")
+        return True
+
+
+class DeltaOnS3:
+    """Delta tables at ``<root>/<schema>/<table>`` (``PLATFORM_STORAGE=s3``): each
+    table's latest snapshot read into an in-memory database ``w``."""
+
+    def __init__(self, root: str, storage_options: dict[str, str]):
+        self.root, self.options = root.rstrip("/"), storage_options
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> bool:
+        con.execute("ATTACH ':memory:' AS w")
+        for table in TABLES:
+            schema, name = table.split(".")
+            try:
+                snapshot = DeltaTable(f"{self.root}/{schema}/{name}", storage_options=self.options)
+            except TableNotFoundError:
+                continue
+            con.register("delta_snapshot", snapshot.to_pyarrow_table())
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS w.{schema}")
+            con.execute(f"CREATE TABLE w.{table} AS SELECT * FROM delta_snapshot")  # noqa: S608
+            con.unregister("delta_snapshot")
+        return True
+
+
 def _landing_files(landing: Path, dataset: str) -> list[str]:
     return sorted(str(p) for p in (landing / dataset).glob("dt=*/*.csv"))
 
@@ -164,14 +211,12 @@ def _format(row: tuple) -> str:
     return "(" + ", ".join(str(v) for v in row) + ")"
 
 
-def compare(warehouse: Path, landing: Path, today: dt.date) -> list[str]:
+def compare(published: Published, landing: Path, today: dt.date) -> list[str]:
     """Differences between the published tables and the oracle, one block per table."""
     con = duckdb.connect()
     try:
         build_expected(con, landing, today)
-        attached = warehouse.exists()
-        if attached:
-            con.execute(f"ATTACH '{warehouse}' AS w (READ_ONLY)")
+        attached = published.attach(con)
         diffs = []
         for table, (columns, casts) in TABLES.items():
             expected = EXPECTED[table]

@@ -2,10 +2,13 @@
 
 One sequence owns a scratch folder: the sample pool, the data root (landing files,
 lake, ``warehouse.duckdb``) and a persistent SQLite Dagster instance (``home``) that
-child processes share. Runs execute in-process where possible; kills, concurrent runs
-and some ledger faults use children (:mod:`tests.history.child`). After every step the
-harness does what the daemon's run monitoring does (runs whose process is gone are
-marked failed and their pool slots freed) and checks the invariants.
+child processes share. With the S3 store (:class:`Store`) the landing objects, the lake
+and the published Delta tables are in the sequence's own bucket (moto server) and the
+ledger in its own Postgres database; the data root keeps the quarantine file only.
+Runs execute in-process where possible; kills, concurrent runs and some ledger faults
+use children (:mod:`tests.history.child`). After every step the harness does what the
+daemon's run monitoring does (runs whose process is gone are marked failed and their
+pool slots freed) and checks the invariants.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ import datetime as dt
 import json
 import os
 import select
-import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
 import dagster as dg
 
 from platform_assets.definitions import build_definitions
@@ -29,16 +32,23 @@ from platform_assets.settings import load_settings
 from platform_assets.tools.launch import launch_job
 from tests.history import invariants, oracle
 from tests.history.child import (
+    LOCAL,
+    PAUSE_AFTER_READ,
+    PAUSE_AFTER_STAGED,
     QUIET,
     RANGE_END,
     RANGE_START,
+    S3,
     SEAM_MISSING_EXIT,
     TOKEN_TAG,
     Faults,
     install,
+    object_put,
     uninstall,
 )
+from tests.history.landing import LocalArea, S3Area
 from tests.history.model import CUSTOMERS, ORDERS, PUBLISH, Pool, Step, plan, render
+from tests.s3 import AWS_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 LANDING_SENSORS = ("orders_landing_sensor", "customers_landing_sensor")
@@ -64,6 +74,33 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a sequence's data lives: ``local`` (files and the DuckDB warehouse), or ``s3``:
+    landing, lake and Delta tables in ``bucket`` on ``endpoint`` (a moto server), the
+    ledger in the Postgres database ``ledger_url``. In-process runs read the ``AWS_*``
+    credentials of :data:`tests.s3.AWS_ENV` from the environment (the test sets them)."""
+
+    name: str = LOCAL
+    endpoint: str | None = None
+    bucket: str | None = None
+    ledger_url: str | None = None
+    prefix: str = "history"
+
+    def environment(self) -> dict[str, str]:
+        """The platform settings and AWS variables of this store."""
+        if self.name == LOCAL:
+            return {}
+        return {
+            **AWS_ENV,
+            "AWS_ENDPOINT_URL": self.endpoint or "",
+            "PLATFORM_STORAGE": "s3",
+            "PLATFORM_S3_BUCKET": self.bucket or "",
+            "PLATFORM_S3_PREFIX": self.prefix,
+            "PLATFORM_LEDGER_URL": self.ledger_url or "",
+        }
 
 
 class HarnessError(RuntimeError):
@@ -138,6 +175,7 @@ class Outcome:
 
     seed: int
     corrections: bool = False
+    store: str = LOCAL
     lines: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -152,7 +190,7 @@ class Outcome:
     def report(self) -> str:
         """A short report: symptoms first, then the steps, then how to replay."""
         verdict = "FAILED" if self.failed else "passed"
-        head = f"history seed {self.seed}: {verdict} in {self.seconds:.0f}s"
+        head = f"history seed {self.seed} on {self.store}: {verdict} in {self.seconds:.0f}s"
         parts = [head]
         if self.violations:
             parts.append("published rows that fail blocking checks:")
@@ -166,6 +204,7 @@ class Outcome:
         parts.append("steps:")
         parts += [f"  {line}" for line in self.lines]
         replay = f"make chaos SEED={self.seed} N=1" + (" CORRECTIONS=1" if self.corrections else "")
+        replay += f" STORE={self.store}" if self.store != LOCAL else ""
         parts.append(f"replay: {replay}")
         return "\n".join(parts)
 
@@ -173,14 +212,29 @@ class Outcome:
 class World:
     """One sequence's platform: data root, Dagster instance, sensor cursors, children."""
 
-    def __init__(self, root: Path, seed: int, outcome: Outcome):
-        self.root, self.seed, self.outcome = root, seed, outcome
+    def __init__(self, root: Path, seed: int, outcome: Outcome, store: Store):
+        self.root, self.seed, self.outcome, self.store = root, seed, outcome, store
         self.data, self.home, self.logs = root / "data", root / "home", root / "children"
         for folder in (self.data, self.home, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         (self.home / "dagster.yaml").write_text(INSTANCE_YAML.format(home=self.home))
         self.settings = load_settings(self.environment())
         self.defs = build_definitions(self.settings)
+        if store.name == S3:
+            client = boto3.client("s3", endpoint_url=store.endpoint)
+            self.landing = S3Area(client, store.bucket, f"{store.prefix}/landing")
+            options = {
+                "aws_endpoint_url": store.endpoint or "",
+                "aws_allow_http": "true",
+                "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+                "aws_region": AWS_ENV["AWS_DEFAULT_REGION"],
+            }
+            tables = f"s3://{store.bucket}/{store.prefix}/tables"
+            self.published: oracle.Published = oracle.DeltaOnS3(tables, options)
+        else:
+            self.landing = LocalArea(self.settings.landing_dir)
+            self.published = oracle.WarehouseFile(self.settings.warehouse_path)
         self.instance = dg.DagsterInstance.from_config(str(self.home))
         self.cursors: dict[str, str | None] = {}
         self.run_keys: dict[str, set[str]] = {}
@@ -198,21 +252,14 @@ class World:
             "PLATFORM_DATA_DIR": str(self.data),
             "PLATFORM_SENSOR_INTERVAL_S": "30",
             "PLATFORM_LANDING_QUIET_S": "0",
+            **self.store.environment(),
         }
 
     # -- landing -------------------------------------------------------------------------
 
-    def path(self, day: str, name: str, dataset: str = "orders") -> Path:
-        """A landing file's path."""
-        return self.settings.landing_dir / dataset / f"dt={day}" / name
-
     def write(self, day: str, name: str, data: bytes, dataset: str = "orders") -> None:
-        """Deliver ``data`` as one file, atomically (a temporary hidden name, then rename)."""
-        target = self.path(day, name, dataset)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{name}.part")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        """Deliver ``data`` as one file (atomically: renamed into place, or one PUT)."""
+        self.landing.write(dataset, day, name, data)
         (self.delivered if dataset == "orders" else self.customer_days).add(day)
 
     # -- runs ----------------------------------------------------------------------------
@@ -274,7 +321,8 @@ class World:
             resources=resources,
         )
         try:
-            data = sensor.evaluate_tick(context)
+            with context:  # resources with a lifecycle (the S3 client) need its scope
+                data = sensor.evaluate_tick(context)
         except Exception as exc:
             problem = f"{self.label}: sensor {name} raised {type(exc).__name__}: {short(exc)}"
             self.outcome.problems.append(problem)
@@ -323,7 +371,7 @@ class World:
         token = f"seed{self.seed}-child{self.children}"
         status_r, status_w = os.pipe()
         spec = {**spec, "token": token, "status_fd": status_w}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORM_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PLATFORM_", "AWS_"))}
         env |= self.environment() | {"DAGSTER_HOME": str(self.home)}
         out, err = self.logs / f"{token}.out", self.logs / f"{token}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -406,6 +454,8 @@ class World:
             on = child.spec.get("kill_on") or "boundary"
             return f"killed at {on} event {child.spec.get('kill_at')}"
         extra = " [read partial]" if summary.get("rewritten") else ""
+        if summary.get("read_refused"):
+            extra = f" [read refused: {summary['read_refused']}]"
         if child.spec.get("kill_at"):
             kinds = summary.get("kinds") or {}
             count = kinds.get(child.spec.get("kill_on"), summary.get("boundary_events"))
@@ -442,7 +492,7 @@ class World:
         reaped = self.reap()
         if reaped:
             self.outcome.lines.append(f"      ({reaped} run(s) left unfinished, marked failed)")
-        for violation in invariants.violations(self.settings.warehouse_path):
+        for violation in invariants.violations(self.published):
             key = violation.split(", e.g.")[0]
             if key not in self.seen_violations:
                 self.seen_violations.add(key)
@@ -473,7 +523,7 @@ class Executor:
 
     def fix_bad(self, day, file, how, rows, final):
         if how == "remove":
-            self.w.path(day, file).unlink(missing_ok=True)
+            self.w.landing.delete("orders", day, file)
         else:
             self.w.write(day, file, render(rows).encode())
         return "done"
@@ -514,7 +564,7 @@ class Executor:
     def ledger_fault(self, job, first, last, at, how):
         if how == "child":
             return self.w.in_child({"job": job, "first": first, "last": last, "ledger_fail_at": at})
-        faults = install(Faults(ledger_fail_at=at, in_process=True))
+        faults = install(Faults(store=self.w.store.name, ledger_fail_at=at, in_process=True))
         try:
             result = self.w.run_job(job, first, last)
         finally:
@@ -524,25 +574,41 @@ class Executor:
         return result + f" (no fault: {faults.ledger_calls} ledger calls)"
 
     def rewrite_read(self, day, file, new, mode, cut, also, rows, force, how):
-        target = self.w.path(day, file)
-        full = self.pool.bytes(day, file) if new or not target.exists() else target.read_bytes()
+        """A file changed around a run's first read of it. Local: rewritten in place (the
+        run reads part of it). S3 (objects are atomic): the object is replaced between the
+        run's listing and its read (``pre``: the listed object was partial, the whole one
+        replaces it; ``during``: the listed one was whole, a partial one replaces it, then
+        the whole one again); the run must refuse the read (the day fails naming the
+        object) or read the listed bytes, never record a checksum of bytes it did not parse.
+        """
+        landing = self.w.landing
+        current = landing.read("orders", day, file)
+        full = self.pool.bytes(day, file) if new or current is None else current
         offset = cut_point(full, cut)
         if also:
             self.w.write(day, also, render(rows).encode())
         self.w.write(day, file, full[:offset] if mode == "pre" else full)
         saved = self.w.root / "rewrite.full"
         saved.write_bytes(full)
-        rewrite = {"path": str(target), "full": str(saved), "mode": mode, "cut": offset}
+        where = landing.locator("orders", day, file)
+        rewrite = where | {"full": str(saved), "mode": mode, "cut": offset}
         if how == "child":
             spec = {"job": ORDERS, "first": day, "last": day, "force": force, "rewrite": rewrite}
             result = self.w.in_child(spec)
-            read_partial = "[read partial]" in result
+            touched = "[read partial]" in result or "[read refused" in result
         else:
+            store = self.w.store
             faults = Faults(
-                rewrite_path=str(target),
+                store=store.name,
+                rewrite_path=where["path"],
                 rewrite_full=full,
                 rewrite_mode=mode,
                 rewrite_cut=offset,
+                rewrite_put=(
+                    object_put(where["bucket"], where["path"], store.endpoint)
+                    if "bucket" in where
+                    else None
+                ),
                 in_process=True,
             )
             install(faults)
@@ -553,11 +619,17 @@ class Executor:
                     result = self.w.run_job(ORDERS, day, day, force)
             finally:
                 uninstall(faults)
-            read_partial = faults.rewritten
-        if target.read_bytes() != full:  # nobody read it: the copy finishes anyway
-            target.write_bytes(full)
-            read_partial = False
-        return result + (f" (read {offset}/{len(full)} bytes)" if read_partial else " (not read)")
+            touched = faults.rewritten
+            if faults.read_refused:
+                result += f" [read refused: {faults.read_refused}]"
+        if landing.read("orders", day, file) != full:  # nobody read it: the copy finishes anyway
+            landing.write("orders", day, file, full)
+            touched = False
+        if not touched:
+            return result + " (not read)"
+        if self.w.store.name == S3:
+            return result + f" (replaced before its read: {offset}/{len(full)} bytes)"
+        return result + f" (read {offset}/{len(full)} bytes)"
 
     def concurrent(self, day, order, force_a, force_b, change):
         """Two children on one day, the landing change (if any) between their starts.
@@ -570,9 +642,12 @@ class Executor:
         that never reaches its pause point simply ends; a peer that does not end within
         ``PAUSED_PEER_TIMEOUT_S`` lets the paused one go on (noted in the result).
         """
-        spec = {"job": ORDERS, "first": day, "last": day}
-        pause_a = {"pause_on": "write_parquet", "pause_at": 1} if order != "race" else {}
-        pause_b = {"pause_on": "replace", "pause_at": 2} if order == "nested" else {}
+        spec, store = {"job": ORDERS, "first": day, "last": day}, self.w.store.name
+        after_read, after_staged = PAUSE_AFTER_READ[store], PAUSE_AFTER_STAGED[store]
+        pause_a = {"pause_on": after_read[0], "pause_at": after_read[1]} if order != "race" else {}
+        pause_b = {}
+        if order == "nested":
+            pause_b = {"pause_on": after_staged[0], "pause_at": after_staged[1]}
         first = self.w.spawn(spec | {"force": force_a} | pause_a)
         a_paused = bool(pause_a) and self.w.wait_paused(first)
         if change and "deliver" in change:
@@ -598,10 +673,10 @@ class Executor:
     def drop_rows(self, day, file, rng):
         import random
 
-        target = self.w.path(day, file)
-        if not target.exists():
+        content = self.w.landing.read("orders", day, file)
+        if content is None:
             return "no-op (file gone)"
-        header, *rows = target.read_text().splitlines()
+        header, *rows = content.decode().splitlines()
         if len(rows) < 2:
             return "no-op (fewer than 2 rows)"
         chooser = random.Random(rng)
@@ -615,10 +690,10 @@ class Executor:
 
         from tests.history.invariants import ALLOWED_STATUSES
 
-        target = self.w.path(day, file)
-        if not target.exists():
+        content = self.w.landing.read("orders", day, file)
+        if content is None:
             return "no-op (file gone)"
-        header, *rows = target.read_text().splitlines()
+        header, *rows = content.decode().splitlines()
         if not rows:
             return "no-op (no rows)"
         chooser = random.Random(rng)
@@ -634,7 +709,7 @@ class Executor:
         return f"order {fields[2]} seq {fields[1]}: {field} -> {value}"
 
     def withdraw(self, day):
-        shutil.rmtree(self.w.path(day, "x").parent, ignore_errors=True)
+        self.w.landing.withdraw("orders", day)
         return "withdrawn"
 
     def redeliver_day(self, day, files):
@@ -681,20 +756,25 @@ def settle(world: World) -> None:
 
 
 def run_sequence(
-    seed: int, root: Path, corrections: bool = False, steps: list[Step] | None = None
+    seed: int,
+    root: Path,
+    corrections: bool = False,
+    steps: list[Step] | None = None,
+    store: Store | None = None,
 ) -> Outcome:
     """Plan and execute one seeded history, settle it, compare with the oracle.
 
     ``steps`` replaces the seed's random steps (a hand-written history, e.g. a regression
-    test of one failure); the pool still comes from the seed.
+    test of one failure); the pool still comes from the seed. ``store``: local by default.
     """
     began = time.monotonic()
-    outcome = Outcome(seed, corrections)
+    store = store or Store()
+    outcome = Outcome(seed, corrections, store.name)
     pool = Pool(root / "pool", seed)
-    planned, closing = plan(seed, pool, corrections)
+    planned, closing = plan(seed, pool, corrections, store.name)
     if steps is not None:
         planned, closing = steps, []
-    world = World(root, seed, outcome)
+    world = World(root, seed, outcome, store)
     try:
         execute = Executor(world, pool)
         for day in pool.days:  # every customer snapshot first, unchanged through the history
@@ -713,9 +793,7 @@ def run_sequence(
         settle(world)
         world.label = "final"
         today = dt.datetime.now(dt.UTC).date()  # the partitions' end, as the platform's
-        outcome.diffs = oracle.compare(
-            world.settings.warehouse_path, world.settings.landing_dir, today
-        )
+        outcome.diffs = oracle.compare(world.published, world.landing.final(root), today)
     finally:
         world.instance.dispose()
         outcome.seconds = time.monotonic() - began

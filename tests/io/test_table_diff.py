@@ -3,6 +3,7 @@
 import datetime as dt
 
 import polars as pl
+
 from platform_assets.storage.table_diff import table_diff
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
