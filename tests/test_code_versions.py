@@ -426,3 +426,24 @@ def test_a_mart_sql_change_recomputes_only_that_marts_days(
     materialization = event.asset_materialization
     assert materialization.tags["dagster/code_version"] == new  # what the UI shows
     assert materialization.metadata["code_version"].value == new
+
+
+def test_a_name_imported_inside_the_function_counts(tmp_path, monkeypatch):
+    """What a function imports inside its body counts like a global it uses: a constant
+    changed in the module it imports from changes the version (found by review)."""
+    helper = tmp_path / "cv_inner_helper.py"
+    (tmp_path / "cv_inner_build.py").write_text(
+        "def build(x):\n    from cv_inner_helper import FACTOR\n    return x * FACTOR\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    versions, outputs = [], []
+    for factor in (1, 2):
+        helper.write_text(f"FACTOR = {factor}\n")
+        for name in ("cv_inner_helper", "cv_inner_build"):
+            sys.modules.pop(name, None)
+        importlib.invalidate_caches()
+        build = importlib.import_module("cv_inner_build").build
+        versions.append(derive_code_version("mart", build).value)
+        outputs.append(build(10))
+    assert outputs[0] != outputs[1]
+    assert versions[0] != versions[1]

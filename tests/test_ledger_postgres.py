@@ -21,8 +21,10 @@ import yaml
 from platform_assets.core.check_results import artifact_outcomes, record_outcomes
 from platform_assets.core.checks import CheckOutcome
 from platform_assets.core.ledger import Ledger, PublishedVersion
+from platform_assets.datasets.orders.assets import ORDERS
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.idempotency import SKIPPED_KEY
+from platform_assets.orchestration.pipeline import staging_version
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import load_settings
 from platform_assets.storage.metadata_postgres import MetadataDatabaseError
@@ -138,13 +140,15 @@ def test_check_results_round_trip(warehouse):
     warn = CheckOutcome("row_count_vs_trailing", "WARN", True, 0, "it's fine", "")
     artifacts = {"d1": "xxh3:a1", "d2": "xxh3:a2"}
     outcomes = {"d1": [ok, warn], "d2": [bad]}
-    record_outcomes(warehouse, "staging/orders", "run-a", outcomes, artifacts)
-    record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [bad]}, artifacts)  # replaces
-    record_outcomes(warehouse, "staging/orders", "run-b", {"d1": [ok]}, {"d1": "xxh3:other"})
+    record_outcomes(warehouse, "staging/orders", "run-a", outcomes, artifacts, "v1")
+    record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [bad]}, artifacts, "v1")
+    record_outcomes(warehouse, "staging/orders", "run-b", {"d1": [ok]}, {"d1": "xxh3:other"}, "v1")
     wanted = {**artifacts, "d3": "xxh3:a3"}
-    stored = artifact_outcomes(warehouse, "staging/orders", wanted)
+    stored = artifact_outcomes(warehouse, "staging/orders", wanted, "v1")
     assert stored == {"d1": [bad, warn], "d2": [bad], "d3": []}
-    assert artifact_outcomes(warehouse, "staging/orders", {}) == {}
+    assert artifact_outcomes(warehouse, "staging/orders", {}, "v1") == {}
+    # outcomes of other checks (another code version) never decide a gate
+    assert artifact_outcomes(warehouse, "staging/orders", wanted, "v2") == dict.fromkeys(wanted, [])
 
 
 def test_the_ledger_cli_queries(warehouse):
@@ -176,7 +180,7 @@ def test_a_session_shares_one_postgres_connection_and_leaves_the_file_alone(
     with warehouse.session():
         ledger.published("staging/orders", ["d1"])
         attempts = ledger.begin("run-a", "staging/orders", {"d1": "c"}, "1", False)
-        record_outcomes(warehouse, "staging/orders", "run-a", {"d1": []}, {})
+        record_outcomes(warehouse, "staging/orders", "run-a", {"d1": []}, {}, "v1")
         ledger.finish(attempts, "succeeded")
     assert len(opened) == 1
     assert not (tmp_path / "w.duckdb").exists()
@@ -314,7 +318,9 @@ def test_publication_gate_reads_check_results_from_postgres(pg_settings):
     staged = run_orders(defs, instance, key, selection=[dg.AssetKey(["staging", "orders"])])
     assert not staged.success  # a blocking check failed on the staged artifact
     artifact = pg_ledger_output(pg_settings, staged.run_id, "staging/orders")
-    stored = artifact_outcomes(defs.resources["warehouse"], "staging/orders", {key: artifact})[key]
+    version = staging_version(ORDERS).value
+    warehouse = defs.resources["warehouse"]
+    stored = artifact_outcomes(warehouse, "staging/orders", {key: artifact}, version)[key]
     assert [o.name for o in stored if not o.passed] == ["amount_non_negative"]
 
     publishers = [dg.AssetKey(["curated", "orders"]), dg.AssetKey(["marts", "daily_orders"])]

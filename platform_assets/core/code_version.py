@@ -45,6 +45,7 @@ import dataclasses
 import enum
 import functools
 import hashlib
+import importlib
 import inspect
 import json
 import sys
@@ -243,11 +244,10 @@ def _function(fn: types.FunctionType, stack: Stack) -> object:
         return ["recursion", fn.__qualname__]
     stack = (*stack, key)
     names = sorted(_global_names(fn.__code__))
+    scope = [(name, fn.__globals__[name]) for name in names if name in fn.__globals__]
+    scope += sorted(_local_imports(fn).items())  # ``from x import y`` inside the body
     uses = []
-    for name in names:
-        if name not in fn.__globals__:
-            continue  # a builtin or an attribute name
-        used = fn.__globals__[name]
+    for name, used in scope:
         uses.append([name, _canonical(used, stack)])
         if isinstance(used, types.ModuleType) and is_dataset_code(
             used.__name__, getattr(used, "__file__", None)
@@ -261,6 +261,44 @@ def _function(fn: types.FunctionType, stack: Stack) -> object:
     closure = [[name, _canonical(_cell(cell), stack)] for name, cell in cells]
     defaults = [_canonical(fn.__defaults__, stack), _canonical(fn.__kwdefaults__, stack)]
     return ["function", _body(fn), uses, closure, defaults]
+
+
+def _local_imports(fn: types.FunctionType) -> dict[str, object]:
+    """Names bound by imports inside the function's body, with what they refer to (a name
+    that cannot be imported counts by its import statement, which is in the source)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    package = (
+        fn.__module__
+        if hasattr(sys.modules.get(fn.__module__), "__path__")
+        else (fn.__module__.rpartition(".")[0])
+    )
+    bound: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name if alias.asname else alias.name.partition(".")[0]
+                bound[alias.asname or top] = _imported(top, None)
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            for alias in node.names:
+                bound[alias.asname or alias.name] = _imported(module, alias.name, package)
+    return bound
+
+
+def _imported(module: str, name: str | None, package: str | None = None) -> object:
+    """``module`` (or its attribute or submodule ``name``), imported as the code would."""
+    try:
+        found = importlib.import_module(module, package)
+        if name is None:
+            return found
+        if hasattr(found, name):
+            return getattr(found, name)
+        return importlib.import_module(f"{found.__name__}.{name}")
+    except ImportError:
+        return f"<unresolved import {module} {name or ''}>"
 
 
 def _cell(cell: types.CellType) -> object:

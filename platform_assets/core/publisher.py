@@ -250,6 +250,18 @@ class Publisher:
             plan.todo.remove(key)
             plan.failed[key] = why
 
+    def flag(self, plan: DayPlan, problems: dict[str, str]) -> None:
+        """Record as failed the unchanged days whose published artifact fails the current
+        blocking checks (a check added or changed since it was published): their rows stay
+        published (nothing is retracted), but the run does not end green while they are
+        there; new input that passes replaces them."""
+        if not problems:
+            return
+        self.ledger.record_blocked(
+            self.run_id, [self.dataset], problems, {k: plan.checksums[k] for k in problems}
+        )
+        plan.failed |= problems
+
     def fail(self, attempts: list[Attempt], exc: BaseException) -> None:
         """Close attempts as failed with the exception's text."""
         self.ledger.finish(attempts, FAILED, error=error_text(exc))

@@ -109,9 +109,15 @@ class LakeIOManager(dg.ConfigurableIOManager):
             def write(key=key, frame=frame, folder=folder) -> DayWrite:
                 checksum = lake.write_artifact(folder, frame)
                 if key in obj.outcomes:
-                    run_id = obj.attempts[key].run_id
-                    outcomes = {key: obj.outcomes[key]}
-                    record_outcomes(self.warehouse, dataset, run_id, outcomes, {key: checksum})
+                    attempt = obj.attempts[key]
+                    record_outcomes(
+                        self.warehouse,
+                        dataset,
+                        attempt.run_id,
+                        {key: obj.outcomes[key]},
+                        {key: checksum},
+                        attempt.code_version,
+                    )
                 return DayWrite(rows_written=frame.height, output_checksum=checksum)
 
             done = publisher.commit(obj, key, self.warehouse.metadata_transaction, write, True)

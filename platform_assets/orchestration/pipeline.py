@@ -152,6 +152,12 @@ def read_landing(
     return snapshots, failed
 
 
+def staging_version(spec: DatasetSpec) -> CodeVersion:
+    """The staging asset's derived code version: its checks' outcomes are recorded under it,
+    and only outcomes under the current one decide a gate."""
+    return derive_code_version("staging", spec, write_spec=lake_output(PARTITION_COLUMN))
+
+
 def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
     """Parse, quarantine, stage and audit each landing day; store it as an artifact."""
     register_inputs(
@@ -164,7 +170,7 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         ),
     )
     write_spec = lake_output(PARTITION_COLUMN)
-    version = derive_code_version("staging", spec, write_spec=write_spec)
+    version = staging_version(spec)
 
     @dg.asset(
         key=spec.staging_key,
@@ -248,11 +254,13 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
             }
         yield dg.Output(publication, metadata=metadata, data_version=data_version(checksums))
         evaluated = {k: v.output_checksum for k, v in plan.unchanged.items()}
-        stored = check_results.artifact_outcomes(warehouse, spec.staging_dataset, evaluated)
+        stored = check_results.artifact_outcomes(
+            warehouse, spec.staging_dataset, evaluated, version.value
+        )
         results = {**stored, **publication.outcomes}
-        checks_failed = {
+        checks_failed = {  # an unchanged day that failed before fails again: still blocked
             key: "blocking checks failed: " + "; ".join(problems)
-            for key, problems in checks.blocking_problems(publication.outcomes).items()
+            for key, problems in checks.blocking_problems(results).items()
         }
         for key, why in checks_failed.items():
             context.log.error(f"{spec.staging_dataset} {key}: {why}; the day is not published")
@@ -395,15 +403,27 @@ def full_recompute(
 
 
 def gate_problems(
-    warehouse: WarehouseResource, staged_dataset: str, artifacts: dict[str, str]
+    warehouse: WarehouseResource, spec: DatasetSpec, artifacts: dict[str, str], checks_version: str
 ) -> dict[str, str]:
-    """Days whose staged artifact did not pass its blocking checks, with the reason."""
-    outcomes = check_results.artifact_outcomes(warehouse, staged_dataset, artifacts)
+    """Days whose staged artifact did not pass the current blocking checks (those of the
+    staging asset's code version ``checks_version``), with the reason; outcomes of other
+    checks, or none at all, do not count as passed."""
+    staged_dataset = spec.staging_dataset
+    outcomes = check_results.artifact_outcomes(warehouse, staged_dataset, artifacts, checks_version)
     return {
         key: f"blocked by checks on {staged_dataset} (artifact {artifacts[key]}): "
         + "; ".join(problems)
         for key, problems in checks.blocking_problems(outcomes).items()
     }
+
+
+def staging_version_in(context: dg.AssetExecutionContext, spec: DatasetSpec, default: str) -> str:
+    """The code version of the staging asset as the run's definitions have it (``default``:
+    the one derived from ``spec``, when the run's asset graph does not hold it)."""
+    graph = context.job_def.asset_layer.asset_graph
+    if graph.has(spec.staging_key):
+        return graph.get(spec.staging_key).code_version or default
+    return default
 
 
 def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
@@ -415,9 +435,17 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
     the artifact read is verified against it, and the write commits only if it is
     still the day's current artifact.
     """
+    checks_version = staging_version(spec).value  # the checks of this dataset's staging
     register_inputs(
         dg.AssetKey(publish.key),
-        PlanInputs(lambda res, keys: upstream_checksums(res.warehouse, spec.staging_dataset, keys)),
+        PlanInputs(
+            lambda res, keys: upstream_checksums(res.warehouse, spec.staging_dataset, keys),
+            present=lambda res, key, published: (
+                not gate_problems(
+                    res.warehouse, spec, {key: published.input_checksum}, checks_version
+                )
+            ),
+        ),
     )
     dataset = dg.AssetKey(publish.key).to_user_string()
     write_spec = warehouse_output(
@@ -461,13 +489,20 @@ def published_asset(spec: DatasetSpec, publish: Publish) -> dg.AssetsDefinition:
                 ledger, spec.staging_dataset, list(context.partition_keys)
             )
             plan = plan_days(context, pub, artifacts, missing)
+            checked_by = staging_version_in(context, spec, checks_version)
             blocked = gate_problems(
-                warehouse, spec.staging_dataset, {key: artifacts[key] for key in plan.todo}
+                warehouse, spec, {key: artifacts[key] for key in plan.todo}, checked_by
             )
             pub.block(plan, blocked)
+            held = gate_problems(
+                warehouse, spec, {k: artifacts[k] for k in plan.unchanged}, checked_by
+            )
+            pub.flag(plan, held)
         raise_if_nothing_to_publish(dataset, plan)
         for key, why in sorted(blocked.items()):
             context.log.error(f"{dataset} {key}: not published: {why}")
+        for key, why in sorted(held.items()):
+            context.log.error(f"{dataset} {key}: published before, now fails the checks: {why}")
 
         def still_current(key: str) -> str | None:
             now = ledger.published(spec.staging_dataset, [key])[key]

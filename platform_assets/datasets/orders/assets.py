@@ -41,26 +41,25 @@ ORDERS = DatasetSpec(
 
 landing_orders = landing_source(ORDERS)
 staging_orders = staging_asset(ORDERS)
-curated_orders = published_asset(
-    ORDERS,
-    Publish(
-        key=["curated", "orders"],
-        table=schema.CURATED_TABLE,
-        strategy=WriteStrategy.MERGE_UPSERT,
-        business_key=schema.BUSINESS_KEY,
-        ordering=schema.ORDERING,
-        impact_day_column="created_at",
-        transform=transforms.current_state_rows,
-        description=(
-            "Current state of every order in curated.orders: the landing day merged on "
-            "order_id; a row wins only if newer by (updated_at, seq); deleted orders kept as "
-            "tombstones. Skipped when the day's staging file is byte-identical to the one "
-            "already merged. A corrected day recomputes the keys it touches; a run tagged "
-            "platform/rebuild=true recomputes the whole table from every published day's "
-            "staged artifacts (README: Rebuild)."
-        ),
+CURATED_ORDERS = Publish(
+    key=["curated", "orders"],
+    table=schema.CURATED_TABLE,
+    strategy=WriteStrategy.MERGE_UPSERT,
+    business_key=schema.BUSINESS_KEY,
+    ordering=schema.ORDERING,
+    impact_day_column="created_at",
+    transform=transforms.current_state_rows,
+    description=(
+        "Current state of every order in curated.orders: the landing day merged on "
+        "order_id; a row wins only if newer by the total order (updated_at, seq, a delete "
+        "first, then the values); deleted orders kept as "
+        "tombstones. Skipped when the day's staging file is byte-identical to the one "
+        "already merged. A corrected day recomputes the keys it touches; a run tagged "
+        "platform/rebuild=true recomputes the whole table from every published day's "
+        "staged artifacts (README: Rebuild)."
     ),
 )
+curated_orders = published_asset(ORDERS, CURATED_ORDERS)
 
 
 def orders_read_per_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, int]:

@@ -11,22 +11,25 @@ REJECT_RATE_THRESHOLD = 0.05
 TRAILING_PARTITIONS = 7
 
 _next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
+_live = ~pl.col("is_deleted")  # a delete may carry only its key (DMS without a before-image)
 ROW_RULES = [
-    RowRule("amount_non_negative", "amount >= 0", pl.col("amount") < 0),
+    RowRule("amount_non_negative", "amount >= 0 (deletes exempt)", _live & (pl.col("amount") < 0)),
     RowRule(
         "status_allowed",
-        f"status in {', '.join(ALLOWED_STATUSES)}",
-        ~pl.col("status").is_in(ALLOWED_STATUSES),
+        f"status in {', '.join(ALLOWED_STATUSES)} (deletes exempt)",
+        _live & ~pl.col("status").is_in(ALLOWED_STATUSES),
     ),
     RowRule(
         "currency_well_formed",
-        "currency is a three-letter upper-case ISO code",
-        ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
+        "currency is a three-letter upper-case ISO code (deletes exempt)",
+        _live & ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
     ),
     RowRule(
         "timestamps_consistent",
-        "created_at <= updated_at, and updated_at before the end of the landing day",
-        (pl.col("created_at") > pl.col("updated_at")) | (pl.col("updated_at") >= _next_day),
+        "created_at <= updated_at (deletes exempt), and updated_at before the end of the "
+        "landing day",
+        (_live & (pl.col("created_at") > pl.col("updated_at")))
+        | (pl.col("updated_at") >= _next_day),
     ),
 ]
 
