@@ -257,12 +257,6 @@ def build_daily_orders_without_cancelled(con: duckdb.DuckDBPyConnection, days):
 
 
 @pytest.fixture
-def planner_inputs(monkeypatch):
-    """Building assets registers their planner inputs globally; restore them afterwards."""
-    monkeypatch.setattr(planner, "_INPUTS", dict(planner._INPUTS))
-
-
-@pytest.fixture
 def instance(tmp_path):
     """A real (temporary, SQLite-backed) Dagster instance."""
     (tmp_path / "home").mkdir()
