@@ -151,6 +151,20 @@ def test_check_results_round_trip(warehouse):
     assert artifact_outcomes(warehouse, "staging/orders", wanted, "v2") == dict.fromkeys(wanted, [])
 
 
+def test_tables_first_created_in_a_transaction_that_rolls_back_are_created_again(warehouse):
+    """The first use of the check results in a process may happen inside a transaction
+    that then fails (a dropped connection, a failed write): the table must still exist for
+    the next use (Postgres DDL is transactional; it was remembered as created, and every
+    later write of the process failed with 'relation does not exist')."""
+    ok = CheckOutcome("amount_non_negative", "ERROR", True, 0, "0 of 9 row(s) fail")
+    with pytest.raises(RuntimeError, match="the write failed"):
+        with warehouse.metadata_transaction():
+            record_outcomes(warehouse, "staging/orders", "run-a", {"d1": [ok]}, {"d1": "a"}, "v1")
+            raise RuntimeError("the write failed")
+    record_outcomes(warehouse, "staging/orders", "run-b", {"d1": [ok]}, {"d1": "a"}, "v1")
+    assert artifact_outcomes(warehouse, "staging/orders", {"d1": "a"}, "v1") == {"d1": [ok]}
+
+
 def test_the_ledger_cli_queries(warehouse):
     ledger = Ledger(warehouse)
     attempts = ledger.begin("0123456789", "staging/orders", {"d1": "c"}, "1", False)

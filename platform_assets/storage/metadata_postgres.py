@@ -170,6 +170,13 @@ class PostgresMetadata(MetadataConnection):
         with _ENSURED_LOCK:
             if key in _ENSURED:
                 return
+        if self.con.info.transaction_status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            # Inside a transaction that may still roll back (and take the DDL with it while
+            # this process would remember it as done): create on a connection of its own.
+            # The open transaction holds no lock on this table yet: every use ensures first.
+            with _open(self._url) as own:
+                PostgresMetadata(own, self._url).ensure(name, ddl)
+            return
         with self.transaction():
             self.lock([f"ddl:{name}"])
             self.execute(ddl)
