@@ -9,29 +9,11 @@ passes, move it into the module of what it tests and drop it here.
 """
 
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.definitions import build_definitions
-from platform_assets.settings import load_settings
 from platform_assets.tools.launch import launch_job
-
-
-def _env(tmp_path, name):
-    settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path / name / "data")})
-    return settings, build_definitions(settings)
-
-
-def _read(settings, sql: str) -> pl.DataFrame:
-    if not settings.warehouse_path.exists():
-        return pl.DataFrame()
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return con.sql(sql).pl()
-    finally:
-        con.close()
-
+from tests.test_check_history import _env, _read
 
 ORDERS_SQL = (
     "SELECT order_id, customer_id, status, amount, currency, created_at, updated_at, seq, "
