@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PLATFORM_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: dev test demo lint format ledger sample clean dagster-home bench chaos pending
+.PHONY: dev test demo lint format ledger sample clean dagster-home bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,6 @@ dev: $(STAMP) dagster-home sample
 ## make test: the whole test suite
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
-
-## make pending: reproductions of open findings (tests/test_open_findings.py), expected
-## to fail until their fixes land; not part of make test
-pending: $(STAMP)
-	$(BIN)/python -m pytest tests/test_open_findings.py -m pending -q
 
 ## make chaos SEED=0 N=50 [CORRECTIONS=1] [STORE=s3]: N seeded histories of the model-based
 ## history test from SEED (make test runs a bounded few); STORE=s3: on S3 (moto server) with

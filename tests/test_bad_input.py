@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from platform_assets.core.landing_parser import parse_landing_file
+from platform_assets.core.landing_values import TIMESTAMP_FORM
 from platform_assets.core.partition_keys import InvalidPartitionKey, validate_partition_key
 from platform_assets.datasets.orders.schema import LANDING_CONTRACT
 from platform_assets.storage.landing_local import LandingFile, LocalLanding
@@ -116,8 +117,8 @@ def test_unparseable_timestamp(tmp_path):
         (
             "ts.csv",
             3,
-            "created_at: cannot parse '01/01/2024 9am' as timestamp; "
-            "updated_at: cannot parse '01/01/2024 9am' as timestamp",
+            f"created_at: cannot parse '01/01/2024 9am' as {TIMESTAMP_FORM}; "
+            f"updated_at: cannot parse '01/01/2024 9am' as {TIMESTAMP_FORM}",
         )
     ]
 

@@ -15,6 +15,7 @@ from platform_assets.core.ledger import Ledger
 from platform_assets.tools.artifacts import rollback
 from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
+from tests.test_check_history import _env
 from tests.test_late_changes import event, land
 
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
@@ -164,3 +165,50 @@ def test_a_delete_tied_with_an_update_wins_on_every_path(settings, defs, order):
             relaunch(settings, defs, instance)
         deleted = read_table(settings, "SELECT is_deleted FROM curated.orders WHERE order_id = 2")
         assert deleted["is_deleted"].to_list() == [True]
+
+
+LOST_ORDERS_SQL = (
+    "SELECT order_id, customer_id, status, amount, currency, created_at, updated_at, seq, "
+    "is_deleted FROM curated.orders ORDER BY order_id"
+)
+
+
+def test_a_lost_artifact_held_by_a_blocked_day_is_replaced_by_a_rebuild(tmp_path):
+    """Day 1 is published (artifact A), then re-delivered with a bad row (artifact B, blocked:
+    curated keeps A). A is no longer staging's current artifact, so nothing restages it when
+    it is lost (a lifecycle rule, a hand deletion). The fixed re-delivery's keyed recompute
+    cannot know A's keys: it rebuilds the table from every current artifact instead (found
+    by the review of 7ea7df3: day 1 could never be published again)."""
+    days = ["2024-01-01", "2024-01-02"]
+    good = [event("I", 1, 1, "placed", "10.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00")]
+    bad = [event("I", 1, 1, "placed", "-10.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00")]
+    fixed = [event("I", 1, 1, "placed", "11.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00")]
+    day2 = [event("I", 2, 2, "placed", "20.00", "2024-01-02 08:00:00", "2024-01-02 08:00:00")]
+    settings, defs = _env(tmp_path, "lost")
+    folder = settings.lake_dir / "staging" / "orders" / f"dt={days[0]}"
+    with dg.instance_for_test() as instance:
+        land(settings, days[0], good)
+        land(settings, days[1], day2)
+        assert launch_job("orders_daily_job", days, instance, definitions=defs).success
+        held = sorted(folder.glob("*.parquet"))
+        assert len(held) == 1
+        land(settings, days[0], bad)
+        assert not launch_job("orders_daily_job", [days[0]], instance, definitions=defs).success
+        held[0].unlink()  # the artifact curated still holds for day 1 is lost
+        land(settings, days[0], fixed)  # the delivery is fixed
+        launches = [  # a plain relaunch, then a forced one (what the error message advises)
+            launch_job("orders_daily_job", days, instance, force=force, definitions=defs)
+            for force in (False, True)
+        ]
+        notes = [
+            record.user_message
+            for run in launches[0].runs
+            for record in instance.all_logs(run.run_id)
+            if "is missing" in (record.user_message or "")
+        ]
+    assert notes and "rebuilt from every current artifact" in notes[0], notes
+    curated, _ = reference(settings)
+    actual = read_table(settings, LOST_ORDERS_SQL)
+    assert launches[0].success, "the fixed day 1 is never published again"
+    assert launches[1].success
+    assert actual.equals(curated, null_equal=True)

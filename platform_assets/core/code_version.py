@@ -58,7 +58,7 @@ from pathlib import Path
 
 import polars as pl
 
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: exact decimals, ISO 8601 timestamps, blank and short lines (issue 17)
 """Bump when the platform changes how outputs are computed from a declaration.
 
 That is, the generic machinery: landing parsing and quarantine rules, the write

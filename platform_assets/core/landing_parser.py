@@ -1,12 +1,21 @@
 """Parse landing files against a contract; bad rows become rejects with a reason.
 
-Fast path: polars reads the whole file as text and every column is cast with
-``strict=False``; a value that does not cast is a reject naming its column.
-If polars cannot read the file at all (ragged lines, invalid UTF-8), a slow
-path reads it line by line to name exactly which lines are bad. Whole-file
-problems (empty file, missing columns, unreadable Parquet) reject every row of
-the file with one reason. Line numbers count the header as line 1; quoted
-fields with embedded newlines are not supported (DMS does not write them).
+Fast path: polars reads the whole file as text and every column is typed exactly
+(:mod:`platform_assets.core.landing_values`); a value that does not type is a reject
+naming its column. A cheap count of separators proves every line has the header's
+number of fields; when it does not (short lines, blank lines, quoted separators), the
+lines are counted one by one: a blank line is ignored (it is not a row), a line with
+another number of fields is a malformed reject naming the expected and found counts.
+If polars cannot read the file at all (a long line, invalid UTF-8), a slow path reads it
+line by line to name exactly which lines are bad. Whole-file problems (empty file,
+missing columns, unreadable Parquet, a Parquet column of a type that cannot hold the
+contract's values exactly) reject every row of the file with one reason. Line numbers
+count the header as line 1 (Parquet: row numbers from 1); quoted fields with embedded
+newlines are not supported (DMS does not write them).
+
+Every reason is capped at :data:`MAX_REASON_CHARS` characters (a quoted value at
+:data:`~platform_assets.core.landing_values.MAX_VALUE_CHARS`) and every raw line at
+:data:`MAX_RAW_CHARS`, so a 10 MB line stores and logs about a kilobyte.
 
 Landing schema drift policy: an extra column is ignored and reported; a
 missing (or renamed) column rejects the file.
@@ -15,17 +24,29 @@ missing (or renamed) column rejects the file.
 import csv
 import datetime as dt
 import io
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from platform_assets.core.landing import LandingEntry as LandingFile
+from platform_assets.core.landing_values import (
+    blank,
+    iso_timestamps,
+    parse_value,
+    problem,
+    quoted,
+    raw_of,
+)
 
 LINE = "_line"
 REJECT_SCHEMA = pl.Schema(
     {"source_file": pl.String, "line": pl.Int64, "reason": pl.String, "raw": pl.String}
 )
 MAX_RAW_CHARS = 1000
+MAX_REASON_CHARS = 500
+SUMMARY_EXAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -35,7 +56,6 @@ class LandingContract:
     schema: pl.Schema
     not_null: tuple[str, ...]
     allowed_values: dict[str, frozenset[str]] = field(default_factory=dict)
-    timestamp_format: str = "%Y-%m-%d %H:%M:%S%.f"
 
 
 @dataclass
@@ -57,7 +77,7 @@ def _rejects(name: str, lines: list[int], reasons: list[str], raws: list[str]) -
         {
             "source_file": [name] * len(lines),
             "line": lines,
-            "reason": reasons,
+            "reason": [r[:MAX_REASON_CHARS] for r in reasons],
             "raw": [r[:MAX_RAW_CHARS] for r in raws],
         },
         schema=REJECT_SCHEMA,
@@ -70,7 +90,7 @@ def _whole_file(name: str, contract: LandingContract, reason: str, lines: int) -
     return ParsedFile(
         rows=_empty_rows(contract),
         rejects=_rejects(name, list(range(1, count + 1)), [reason] * count, [""] * count),
-        warnings=[f"{name}: {reason}"],
+        warnings=[f"{name}: {reason[:MAX_REASON_CHARS]}"],
     )
 
 
@@ -78,35 +98,13 @@ def _empty_rows(contract: LandingContract) -> pl.DataFrame:
     return pl.DataFrame(schema={**contract.schema, LINE: pl.Int64})
 
 
-def _cast_expr(column: str, dtype: pl.DataType, contract: LandingContract) -> pl.Expr:
-    raw = pl.col(column)
-    if dtype == pl.String:
-        return raw
-    if isinstance(dtype, pl.Datetime):
-        # cache=False: landing timestamps are nearly all distinct, so the cache of unique
-        # values only costs time (about 12% of this cast, the parser's largest step)
-        return raw.str.strip_chars().str.to_datetime(
-            contract.timestamp_format, time_unit=dtype.time_unit, strict=False, cache=False
-        )
-    if dtype == pl.Date:
-        return raw.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-    return raw.str.strip_chars().cast(dtype, strict=False)
-
-
-def _type_name(dtype: pl.DataType) -> str:
-    if isinstance(dtype, pl.Datetime):
-        return "timestamp"
-    if dtype == pl.Date:
-        return "date (YYYY-MM-DD)"
-    if isinstance(dtype, pl.Decimal):
-        return f"decimal({dtype.precision},{dtype.scale})"
-    return "integer" if dtype.is_integer() else str(dtype).lower()
-
-
 def validate_text_rows(
     name: str, text: pl.DataFrame, contract: LandingContract, warnings: list[str]
 ) -> ParsedFile:
-    """Cast text columns (plus ``_line``) to the contract; split good rows from rejects."""
+    """Type text columns (plus ``_line``) by the contract; split good rows from rejects.
+
+    Values are typed in one pass; reasons are worked out only for the rows that fail.
+    """
     header = [c for c in text.columns if c != LINE]
     missing = [c for c in contract.schema if c not in header]
     if missing:
@@ -117,37 +115,65 @@ def validate_text_rows(
         warnings.append(f"{name}: extra column(s) ignored: {', '.join(extra)}")
     typed = text.select(
         LINE,
-        *[_cast_expr(c, t, contract).alias(c) for c, t in contract.schema.items()],
-        *[pl.col(c).alias(f"_raw_{c}") for c in contract.schema],
+        *[parse_value(c, t).alias(c) for c, t in contract.schema.items()],
+        *[pl.col(c).alias(raw_of(c)) for c in contract.schema],
     )
-    problems = []
-    for column in contract.not_null:
-        blank = pl.col(f"_raw_{column}").is_null() | (
-            pl.col(f"_raw_{column}").str.strip_chars() == ""
-        )
-        problems.append(pl.when(blank).then(pl.lit(f"null business key {column}")))
-    for column, allowed in contract.allowed_values.items():
-        bad = ~pl.col(column).is_in(sorted(allowed))
-        message = pl.format(f"unknown {column} code '{{}}'", pl.col(f"_raw_{column}"))
-        problems.append(pl.when(bad).then(message))
-    for column, dtype in contract.schema.items():
-        raw = pl.col(f"_raw_{column}")
-        unparsed = pl.col(column).is_null() & raw.is_not_null() & (raw.str.strip_chars() != "")
-        message = pl.format(f"{column}: cannot parse '{{}}' as {_type_name(dtype)}", raw)
-        problems.append(pl.when(unparsed).then(message))
-    checked = typed.with_columns(_reason=pl.concat_str(problems, separator="; ", ignore_nulls=True))
-    bad_rows = checked.filter(pl.col("_reason").is_not_null() & (pl.col("_reason") != ""))
-    good = checked.filter(pl.col("_reason").is_null() | (pl.col("_reason") == ""))
-    raw_line = pl.concat_str(
-        [pl.col(f"_raw_{c}").fill_null("") for c in header if c in contract.schema], separator=","
-    )
-    rejects = bad_rows.select(
+    typed = iso_timestamps(typed, contract.schema)
+    # cheap first: a row without a null typed value or a bad code is good; only the
+    # others (few, or rows with legitimately blank fields) are looked at closely
+    keep = typed.select(~_suspect(contract)).to_series()
+    suspects = typed.filter(~keep)
+    if suspects.height:
+        refused = suspects.select(_failing(contract)).to_series()
+        keep = keep.scatter((~keep).arg_true(), ~refused)
+        suspects = suspects.filter(refused)
+    good = typed.select(*contract.schema, LINE).filter(keep)
+    rejects = suspects.select(
         source_file=pl.lit(name),
         line=pl.col(LINE).cast(pl.Int64),
-        reason="_reason",
-        raw=raw_line.str.slice(0, MAX_RAW_CHARS),
+        reason=_reasons(contract).str.slice(0, MAX_REASON_CHARS),
+        raw=pl.concat_str(
+            [pl.col(raw_of(c)).fill_null("") for c in header if c in contract.schema],
+            separator=",",
+        ).str.slice(0, MAX_RAW_CHARS),
     )
-    return ParsedFile(good.select(*contract.schema, LINE), rejects, warnings)
+    return ParsedFile(good, rejects, warnings)
+
+
+def _suspect(contract: LandingContract) -> pl.Expr:
+    """Rows that may fail: a null typed value, a null or blank key, a bad code."""
+    nulls = [pl.col(c).is_null() for c, t in contract.schema.items() if t != pl.String]
+    nulls += [blank(pl.col(c)) for c in contract.not_null if contract.schema[c] == pl.String]
+    codes = [~pl.col(c).is_in(sorted(v)) for c, v in contract.allowed_values.items()]
+    return pl.any_horizontal([*nulls, *codes]).fill_null(True)
+
+
+def _failing(contract: LandingContract) -> pl.Expr:
+    """Rows refused: a blank key, a bad code, or text that did not give a value."""
+    failing = [blank(pl.col(raw_of(c))) for c in contract.not_null]
+    failing += [~pl.col(c).is_in(sorted(v)) for c, v in contract.allowed_values.items()]
+    failing += [
+        pl.col(c).is_null() & ~blank(pl.col(raw_of(c)))
+        for c, t in contract.schema.items()
+        if t != pl.String
+    ]
+    return pl.any_horizontal(failing).fill_null(True)
+
+
+def _reasons(contract: LandingContract) -> pl.Expr:
+    """Every reason a row is refused, joined by ``; ``."""
+    reasons = [
+        pl.when(blank(pl.col(raw_of(c)))).then(pl.lit(f"null business key {c}"))
+        for c in contract.not_null
+    ]
+    reasons += [
+        pl.when(~pl.col(c).is_in(sorted(allowed))).then(
+            pl.concat_str([pl.lit(f"unknown {c} code "), quoted(pl.col(raw_of(c)))])
+        )
+        for c, allowed in contract.allowed_values.items()
+    ]
+    reasons += [problem(c, t) for c, t in contract.schema.items() if t != pl.String]
+    return pl.concat_str(reasons, separator="; ", ignore_nulls=True)
 
 
 def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
@@ -162,6 +188,8 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
     good_lines, good_values = [], []
     bad_lines, bad_reasons, bad_raws = [], [], []
     for number, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue  # a blank line is not a row
         try:
             text = raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
@@ -178,7 +206,7 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
             continue
         if len(values) != len(header):
             bad_lines.append(number)
-            bad_reasons.append(f"malformed CSV: expected {len(header)} fields, got {len(values)}")
+            bad_reasons.append(_field_count_reason(len(header), len(values)))
             bad_raws.append(text)
             continue
         good_lines.append(number)
@@ -195,6 +223,10 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
     return parsed
 
 
+def _field_count_reason(expected: int, found: int) -> str:
+    return f"malformed CSV: expected {expected} fields, got {found}"
+
+
 def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
     """Parse one CSV landing file from its bytes."""
     if not data:
@@ -207,9 +239,42 @@ def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
         )
     except pl.exceptions.PolarsError:
         return _slow_csv(file, contract, data)
-    return validate_text_rows(
-        file.name, text.with_columns(pl.col(LINE).cast(pl.Int64)), contract, []
+    text = text.with_columns(pl.col(LINE).cast(pl.Int64))
+    fields = len(text.columns) - 1
+    if b'"' in data or data.count(b",") != (fields - 1) * (text.height + 1):
+        # some line is blank, short or has quoted separators: count each line's fields
+        checked = _check_field_counts(file.name, text, data, fields)
+        if checked is None:
+            return _slow_csv(file, contract, data)
+        text, malformed = checked
+        parsed = validate_text_rows(file.name, text, contract, [])
+        parsed.rejects = pl.concat([malformed, parsed.rejects]).sort("line")
+        return parsed
+    return validate_text_rows(file.name, text, contract, [])
+
+
+def _check_field_counts(
+    name: str, text: pl.DataFrame, data: bytes, fields: int
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """Drop blank lines and split off lines with another number of fields than the
+    header (as rejects); None when the lines do not align with polars' rows."""
+    lines = pl.Series([data.decode("utf-8")]).str.split("\n").explode()
+    if data.endswith(b"\n"):
+        lines = lines.head(-1)
+    lines = lines.slice(1).str.strip_suffix("\r")  # the header is not a row
+    if lines.len() != text.height:
+        return None
+    found = lines.str.replace_all(r'"[^"]*"', "").str.count_matches(",", literal=True) + 1
+    shape = pl.DataFrame({"_text": lines, "_found": found, "_blank": lines.str.strip_chars() == ""})
+    text = pl.concat([text, shape], how="horizontal").filter(~pl.col("_blank"))
+    wrong = pl.col("_found") != fields
+    malformed = text.filter(wrong).select(
+        source_file=pl.lit(name),
+        line=LINE,
+        reason=pl.format(f"malformed CSV: expected {fields} fields, got {{}}", "_found"),
+        raw=pl.col("_text").str.slice(0, MAX_RAW_CHARS),
     )
+    return text.filter(~wrong).drop("_text", "_found", "_blank"), malformed
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -223,15 +288,44 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def parse_parquet(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
-    """Parse one Parquet landing file from its bytes (values cast the same way as CSV text)."""
+    """Parse one Parquet landing file from its bytes: each column is rendered as text
+    and typed like CSV text; time-zone-aware timestamps are taken in UTC; a column whose
+    Parquet type cannot hold the contract's values exactly rejects the file."""
     try:
         frame = pl.read_parquet(io.BytesIO(data))
     except (pl.exceptions.PolarsError, OSError) as exc:
         return _whole_file(file.name, contract, f"unreadable Parquet: {exc}", 1)
-    text = frame.select(pl.all().cast(pl.String)).with_row_index(LINE, offset=1)
-    return validate_text_rows(
-        file.name, text.with_columns(pl.col(LINE).cast(pl.Int64)), contract, []
-    )
+    unfit = _unfit_parquet_columns(frame.schema, contract)
+    if unfit:
+        return _whole_file(file.name, contract, "; ".join(unfit), frame.height)
+    text = frame.select(_as_text(c, t) for c, t in frame.schema.items())
+    text = text.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    return validate_text_rows(file.name, text, contract, [])
+
+
+def _unfit_parquet_columns(schema: pl.Schema, contract: LandingContract) -> list[str]:
+    """Why columns of a Parquet file cannot be read exactly (none: an empty list)."""
+    unfit = []
+    for column, dtype in schema.items():
+        expected = contract.schema.get(column)
+        if expected is None:
+            continue
+        if dtype.is_nested() or dtype == pl.Binary or dtype == pl.Object:
+            unfit.append(f"{column}: Parquet type {dtype} cannot be read as text")
+        elif isinstance(expected, pl.Decimal) and dtype.is_float():
+            unfit.append(
+                f"{column}: Parquet type {dtype} is a binary float, which cannot hold "
+                f"decimal({expected.precision},{expected.scale}) amounts exactly; deliver "
+                "a decimal or text column"
+            )
+    return unfit
+
+
+def _as_text(column: str, dtype: pl.DataType) -> pl.Expr:
+    value = pl.col(column)
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return value.cast(pl.String).alias(column)
 
 
 def parse_landing_file(
@@ -258,12 +352,23 @@ def parse_day(
     return ParsedFile(rows.drop(LINE), rejects, [w for p in parsed for w in p.warnings])
 
 
-def quarantine_lines(rejects: pl.DataFrame, limit: int = 10) -> list[str]:
-    """Readable "file line N: reason" lines for the first rejects, and a count of the rest."""
-    lines = [
-        f"{row['source_file']} line {row['line']}: {row['reason']}"
-        for row in rejects.head(limit).iter_rows(named=True)
+def reject_summary(rejects: pl.DataFrame, examples: int = SUMMARY_EXAMPLES) -> str:
+    """A run log's account of rejects: the count per kind of reason (quoted values left
+    out), then the first few rows as "file line N: reason"; empty when there are none."""
+    if rejects.height == 0:
+        return ""
+    kinds = Counter(
+        _kind(reason) for reason in rejects.get_column("reason").to_list()
+    ).most_common()
+    lines = [f"{rejects.height} row(s) quarantined:"]
+    lines += [f"  {count} x {kind}" for kind, count in kinds]
+    lines.append("first rows:")
+    lines += [
+        f"  {row['source_file']} line {row['line']}: {row['reason']}"
+        for row in rejects.head(examples).iter_rows(named=True)
     ]
-    if rejects.height > limit:
-        lines.append(f"... and {rejects.height - limit} more row(s) in quarantine")
-    return lines
+    return "\n".join(lines)
+
+
+def _kind(reason: str) -> str:
+    return re.sub(r"'[^']*'", "'...'", reason)

@@ -52,10 +52,14 @@ class Recompute:
     """The recomputed rows of the keys a changed partition touches (old and new).
 
     ``rows`` replace exactly the rows of ``keys``; a key without a row is deleted.
+    ``keys`` is None when the partition's old artifact is lost, so the keys it
+    contributed are unknown: ``rows`` are then the whole table recomputed from every
+    current artifact, and replace it (``note`` says why).
     """
 
     rows: pl.DataFrame
-    keys: pl.DataFrame
+    keys: pl.DataFrame | None
+    note: str = ""
 
 
 @dataclass(frozen=True)

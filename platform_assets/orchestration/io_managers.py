@@ -179,9 +179,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     with tables.query([table]) as con:  # inside the write's transaction
                         checksum = daily_slice_checksums(con, table, column, [day])[day]
                 else:
-                    merge, days, keys = merge_day(tables, meta, obj, key, frame)
+                    merge, days, keys, note = merge_day(tables, meta, obj, key, frame)
                     if keys is not None:
                         recomputed[key] = keys
+                    if note:
+                        context.log.warning(note)
                     if days is not None:  # before the write: a lost record still names them
                         publisher.ledger.record_changed_days(obj.attempts[key], days)
                     result = merge()
@@ -296,14 +298,15 @@ def rebuild_table(
 
 def merge_day(
     tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
-) -> tuple[Callable[[], WriteResult], list[str] | None, int | None]:
+) -> tuple[Callable[[], WriteResult], list[str] | None, int | None, str]:
     """How one partition is merged into a current-state table, and the days it changes.
 
     A partition published before is a correction: its keys (old and new) are
-    recomputed from every current artifact and replaced; a first publication is
-    the newer-wins merge. Returns the write (not yet run), the business days it
-    changes, from the old and new rows, so they are known before the write, and
-    the number of keys a correction recomputes (None for a merge).
+    recomputed from every current artifact and replaced (every key, when its old
+    artifact is lost); a first publication is the newer-wins merge. Returns the
+    write (not yet run), the business days it changes, from the old and new rows, so
+    they are known before the write, the number of keys a correction recomputes
+    (None for a merge) and a note for the run log (empty when there is nothing to say).
     """
     business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
     table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
@@ -313,14 +316,26 @@ def merge_day(
         if day_column:
             impact = tables.changed_days(table, frame, business_key, order_by, day_column)
             days = [day.isoformat() for day in impact]
-        return (lambda: tables.merge_upsert(table, frame, business_key, order_by)), days, None
+        write = lambda: tables.merge_upsert(table, frame, business_key, order_by)  # noqa: E731
+        return write, days, None, ""
+    if redo.keys is None:
+        before = tables.read(table) if tables.exists(table) else None
+        diff = table_diff(before, redo.rows, business_key, day_column)
+        days = [day.isoformat() for day in diff.days] if day_column else None
+
+        def replace() -> WriteResult:
+            if diff.changed:
+                return tables.replace_all(table, redo.rows, business_key)
+            return WriteResult(redo.rows.height, 0, 0, [])
+
+        return replace, days, redo.rows.height, redo.note
     days = None
     if day_column:
         old = tables.key_days(table, business_key, redo.keys, day_column)
         new = redo.rows.get_column(day_column).cast(pl.Date).drop_nulls().unique().to_list()
         days = sorted({d.isoformat() for d in [*old, *new]})
     write = lambda: tables.replace_keys(table, redo.rows, business_key, redo.keys)  # noqa: E731
-    return write, days, redo.keys.height
+    return write, days, redo.keys.height, redo.note
 
 
 def publisher_of(warehouse: WarehouseResource, obj: Publication, dataset: str) -> Publisher:

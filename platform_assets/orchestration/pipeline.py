@@ -19,7 +19,7 @@ import polars as pl
 from platform_assets.core import check_results, checks
 from platform_assets.core.code_version import UNVERSIONED, CodeVersion, derive_code_version
 from platform_assets.core.landing import DaySnapshot, LandingChanged, LandingEntry, LandingStore
-from platform_assets.core.landing_parser import LandingContract, parse_day, quarantine_lines
+from platform_assets.core.landing_parser import LandingContract, parse_day, reject_summary
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.publisher import Publication, Rebuild, Recompute, upstream_artifacts
 from platform_assets.orchestration import audit
@@ -221,8 +221,9 @@ def staging_asset(spec: DatasetSpec) -> dg.AssetsDefinition:
         try:
             for key in plan.todo:
                 day = parse_day(snapshots[key].contents, spec.contract, validate_partition_key(key))
-                for problem in day.warnings + quarantine_lines(day.rejects):
-                    context.log.warning(f"{spec.name} {key}: {problem}")
+                for problem in [*day.warnings, reject_summary(day.rejects)]:
+                    if problem:
+                        context.log.warning(f"{spec.name} {key}: {problem}")
                 staged = spec.stage(day.rows, validate_partition_key(key))
                 publication.frames[key] = staged
                 publication.rows_in[key] = day.total
@@ -360,7 +361,16 @@ def keyed_recompute(
             return None  # a first publication: the newer-wins merge is the same
         sources = {d: v.input_checksum for d, v in held.items() if v is not None and d != day}
         new = staged[day]
-        before = lake.read(staging_key, {day: old.input_checksum})[day]
+        try:
+            before = lake.read(staging_key, {day: old.input_checksum})[day]
+        except FileNotFoundError as lost:  # its keys are unknown: recompute every key
+            frames = [new, *lake.read(staging_key, sources).values()]
+            note = (
+                f"{dataset} {day}: the artifact {old.input_checksum} it held is missing "
+                f"({lost}); {publish.table} is rebuilt from every current artifact instead "
+                "of recomputing that day's keys"
+            )
+            return Recompute(publish.transform(pl.concat(frames)), None, note)
         keys = pl.concat([before.select(key_columns), new.select(key_columns)]).unique()
         rows = [new.join(keys, on=key_columns, how="semi")]
         for frame in lake.read(staging_key, sources).values():

@@ -96,9 +96,17 @@ class S3Lake:
     def read_artifact(self, folder: str, checksum: str) -> pl.DataFrame:
         """GET the artifact, verify its bytes against ``checksum``, parse them."""
         relpath = f"{folder}/{artifact_name(checksum)}"
-        with naming_s3_errors("GetObject", self.uri(relpath)):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(relpath))["Body"]
-            data = body.read()
+        try:
+            with naming_s3_errors("GetObject", self.uri(relpath)):
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(relpath))["Body"]
+                data = body.read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404"):
+                raise
+            raise FileNotFoundError(
+                f"staged artifact {self.uri(relpath)} is missing (collected or deleted); "
+                "restage the partition (force a run)"
+            ) from err
         return verified_frame(data, checksum, self.uri(relpath))
 
     def artifacts(self, folder: str) -> dict[str, dt.datetime]:

@@ -21,6 +21,7 @@ from platform_assets.settings import load_settings
 from platform_assets.storage.delta_location import s3_root, s3_storage_options
 from platform_assets.storage.delta_store import DeltaTableStore
 from platform_assets.storage.lake import artifact_name
+from platform_assets.storage.lake_s3 import S3Lake
 from platform_assets.tools.launch import launch_job, run_range
 from platform_assets.tools.sample import SampleSpec, generate
 from tests.conftest import START, read_table
@@ -285,3 +286,11 @@ def test_rebuild_on_s3_repairs_a_tampered_delta_table_in_one_commit(
     assert curated["status"].to_list() == ["succeeded"] and curated["forced"].to_list() == [True]
     rebuild()
     assert store.load("curated.orders").version() == tampered + 1  # equal: nothing written
+
+
+def test_a_missing_artifact_on_s3_reads_as_missing(s3, bucket):
+    """A lost artifact is a FileNotFoundError on S3 as on disk (the keyed recompute of a
+    day whose held artifact is lost falls back to a rebuild on it)."""
+    lake = S3Lake(s3, bucket, PREFIX)
+    with pytest.raises(FileNotFoundError, match=rf"s3://{bucket}/.* is missing"):
+        lake.read_artifact("staging/orders/dt=2024-01-01", "xxh3:" + "0" * 32)

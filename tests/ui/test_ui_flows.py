@@ -22,6 +22,7 @@ CONTRACT_ASSETS = ["landing/orders", "staging/orders", "curated/orders", "marts/
 PUBLISHED = ["staging/orders", "curated/orders", "marts/daily_orders"]
 CHECKS = [
     "amount_non_negative",
+    "business_dates_plausible",
     "business_key_unique",
     "currency_well_formed",
     "reject_rate",

@@ -22,6 +22,7 @@ from platform_assets.storage.strategies import WriteStrategy
 
 SEGMENTS = ("consumer", "smb", "enterprise")
 REJECT_RATE_THRESHOLD = 0.01
+EARLIEST_SIGNUP = dt.date(1900, 1, 1)  # the plausibility bound of signup_date
 LANDING = pl.Schema(
     {"customer_id": pl.Int64, "segment": pl.String, "country": pl.String, "signup_date": pl.Date}
 )
@@ -39,6 +40,11 @@ ROW_RULES = [
         "signup_not_after_snapshot",
         "signup_date <= snapshot day",
         pl.col("signup_date") > pl.col("landing_date"),
+    ),
+    RowRule(
+        "signup_date_plausible",
+        f"signup_date on or after {EARLIEST_SIGNUP}",
+        pl.col("signup_date") < EARLIEST_SIGNUP,
     ),
 ]
 CHECKS = {

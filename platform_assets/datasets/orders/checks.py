@@ -9,8 +9,15 @@ from platform_assets.datasets.orders.schema import BUSINESS_KEY, STAGING_SCHEMA
 ALLOWED_STATUSES = ("placed", "paid", "shipped", "cancelled", "delivered", "refunded")
 REJECT_RATE_THRESHOLD = 0.05
 TRAILING_PARTITIONS = 7
+# How far before its landing day an event's business dates may lie (the bound of the
+# plausibility check; after the landing day, timestamps_consistent already refuses them).
+# Raise it for a source that re-sends very old orders; a change re-evaluates every day.
+PLAUSIBLE_DAYS_BEFORE = 366
 
 _next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
+_earliest = (pl.col("landing_date") - pl.duration(days=PLAUSIBLE_DAYS_BEFORE)).cast(
+    pl.Datetime("us")
+)
 _live = ~pl.col("is_deleted")  # a delete may carry only its key (DMS without a before-image)
 ROW_RULES = [
     RowRule("amount_non_negative", "amount >= 0 (deletes exempt)", _live & (pl.col("amount") < 0)),
@@ -30,6 +37,12 @@ ROW_RULES = [
         "landing day",
         (_live & (pl.col("created_at") > pl.col("updated_at")))
         | (pl.col("updated_at") >= _next_day),
+    ),
+    RowRule(
+        "business_dates_plausible",
+        f"created_at (deletes exempt) and updated_at no more than {PLAUSIBLE_DAYS_BEFORE} "
+        "days before the landing day",
+        (_live & (pl.col("created_at") < _earliest)) | (pl.col("updated_at") < _earliest),
     ),
 ]
 
