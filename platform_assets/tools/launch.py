@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from platform_assets.core.landing import LandingRefused
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.definitions import defs
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         if not jobs:
             parser.error(f"--rebuild: no current-state table in {', '.join(args.job)}")
     began = time.monotonic()
+    refused = []
     with dg.DagsterInstance.get() as instance:
         if args.repair:
             launches = repair(instance)
@@ -317,14 +319,19 @@ def main(argv: list[str] | None = None) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
-                launches.append(
-                    launch_job(job, partitions, instance, args.force, rebuild=args.rebuild)
-                )
+                try:
+                    launches.append(
+                        launch_job(job, partitions, instance, args.force, rebuild=args.rebuild)
+                    )
+                except LandingRefused as exc:  # the other jobs still run
+                    refused.append(f"{job}: not launched: {exc}")
     ledger = Ledger(defs.resources["warehouse"])
     for launch in launches:
         print(describe(launch, ledger))
+    for line in refused:
+        print(line)
     print(f"total {time.monotonic() - began:.1f}s", file=sys.stderr)
-    return 0 if all(launch.success for launch in launches) else 1
+    return 0 if all(launch.success for launch in launches) and not refused else 1
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The landing sensor: one run per landing day whose content changed and has gone quiet."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 
-from platform_assets.core.landing import LandingEntry
+from platform_assets.core.landing import LandingEntry, LandingRefused
 from platform_assets.orchestration.automation.landing_cursor import (
     DayState,
     dump_cursor,
@@ -58,10 +59,11 @@ def changed_days(
 
 
 def _modified(file: LandingEntry) -> dt.datetime:
-    """When a landing file last changed: an S3 object's LastModified, a local file's mtime."""
+    """When a landing file last changed: an S3 object's LastModified, a local file's mtime
+    (a link's own)."""
     if isinstance(file, S3LandingFile):
         return file.modified
-    return dt.datetime.fromtimestamp(file.path.stat().st_mtime, dt.UTC)
+    return dt.datetime.fromtimestamp(os.lstat(file.path).st_mtime, dt.UTC)
 
 
 def build_landing_sensor(
@@ -89,9 +91,14 @@ def build_landing_sensor(
         partitions = job.partitions_def
         valid = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         cursor = load_cursor(context.cursor)
-        requests, next_cursor, waiting = changed_days(
-            landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
-        )
+        try:
+            requests, next_cursor, waiting = changed_days(
+                landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
+            )
+        except LandingRefused as exc:  # nothing of the dataset is read, nor withdrawn
+            context.log.error(str(exc))
+            yield dg.SkipReason(str(exc))
+            return
         for day, age in waiting.items():
             context.log.info(
                 f"landing/{dataset} {day}: files still changing (newest modified {age:.1f}s ago, "
