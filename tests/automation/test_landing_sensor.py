@@ -132,12 +132,19 @@ def test_added_day_gives_a_request_for_that_day_only(settings, evaluate):
     assert set(load_cursor(advanced)) == {"2024-01-01", "2024-01-02"}
 
 
-def test_days_outside_the_partitions_are_ignored(settings, evaluate):
+def test_days_outside_the_partitions_are_named_and_never_requested(settings, defs, capfd):
     day_folder(settings, "2019-12-31").mkdir(parents=True)
     (day_folder(settings, "2019-12-31") / "a.csv").write_text("op\n")
     day_folder(settings, "2999-01-01").mkdir(parents=True)
-    requests, _ = evaluate(None)
-    assert requests == []
+    result = tick(defs, None)
+    assert not result.run_requests
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    outside = (
+        f"landing/orders dt=2019-12-31, dt=2999-01-01: outside the partitions "
+        f"2024-01-01..{yesterday}; not requested"
+    )
+    assert result.skip_message == f"no landing/orders day changed; {outside}"
+    assert outside in capfd.readouterr().err  # the tick's log
 
 
 def tick(defs, cursor: str | None):
@@ -199,7 +206,9 @@ def test_a_day_is_requested_once_its_files_have_been_quiet(settings, defs):
     landing, valid = defs.resources["landing"], {"2024-01-01"}
 
     def tick(cursor, now, quiet_s=10):
-        return changed_days(landing, "orders", valid, cursor, now=now, quiet_s=quiet_s)
+        changes = changed_days(landing, "orders", valid, cursor, now=now, quiet_s=quiet_s)
+        assert changes[3] == []  # no day outside the partitions
+        return changes[:3]
 
     assert tick({}, DELIVERED) == ([], {}, {"2024-01-01": 0.0})
     assert tick({}, DELIVERED + dt.timedelta(seconds=9.5)) == ([], {}, {"2024-01-01": 9.5})
