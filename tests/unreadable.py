@@ -18,14 +18,18 @@ def unreadable(path: Path) -> Iterator[None]:
     path.chmod(0)
     try:
         with _permissions_enforced():
-            try:
-                path.open("rb").close()
-            except PermissionError:
-                yield
-            else:
-                raise AssertionError(f"{path} can still be read")
+            assert _refused(path), f"{path} can still be read"
+            yield
     finally:
         path.chmod(mode)
+
+
+def _refused(path: Path) -> bool:
+    try:
+        path.open("rb").close()
+    except PermissionError:
+        return True
+    return False
 
 
 @contextmanager

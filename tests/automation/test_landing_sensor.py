@@ -165,7 +165,7 @@ def test_the_sensor_keeps_running_with_refused_entries_and_sees_them_fixed(setti
     (folder / os.fsdecode(b"caf\xe9.csv")).write_text("op\n")
     os.mkfifo(folder / "pipe.csv")
     locked = folder / "locked.csv"
-    locked.write_text("op\n")
+    locked.touch()  # empty: made readable, only its problem changes (not size nor mtime)
     delivered = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).timestamp()
     for path in folder.iterdir():
         os.utime(path, (delivered, delivered), follow_symlinks=False)
