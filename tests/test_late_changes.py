@@ -242,3 +242,18 @@ def test_a_merge_recorded_late_under_an_earlier_time_is_still_read(settings, def
     assert changes == {"2024-11-02": {"2024-11-03"}}  # read, though before the cursor
     again, _ = pending_changes(instance, warehouse, "curated/orders", cursor)
     assert again == {}  # and counted once
+
+
+def test_changed_business_days_outside_the_partitions_are_named_not_requested(
+    settings, materialize_partition, late_sensor, capfd
+):
+    before_start = event("I", 9, 9, "placed", "5.00", "2023-12-31 23:00:00", "2024-01-01 07:00:00")
+    land(settings, "2024-01-01", [*DAY1, before_start])
+    materialize_partition("2024-01-01")
+    changed = ledger(settings).filter(pl.col("dataset") == "curated/orders")["changed_days"]
+    assert changed.to_list() == ["2023-12-31,2024-01-01"]
+    assert late_sensor() == []
+    assert (
+        "business day(s) 2023-12-31 of marts/daily_orders, marts/daily_revenue_by_segment "
+        "changed but are outside the partitions 2024-01-01.."
+    ) in capfd.readouterr().err

@@ -1,10 +1,14 @@
 """Planned launches: unchanged days start no Dagster run, changed days do, force runs all."""
 
+import datetime as dt
+
 import dagster as dg
 import duckdb
 import polars as pl
 import pytest
 
+from platform_assets.orchestration.partitions import OutsidePartitions
+from platform_assets.tools import launch as launch_cli
 from platform_assets.tools.launch import JOBS, launch_job
 from tests.conftest import read_table
 
@@ -125,3 +129,41 @@ def test_force_runs_every_day_and_records_forced(settings, defs, instance, publi
     assert {(r["dataset"], r["partition"]) for r in rows.iter_rows(named=True)} == {
         (dataset, key) for dataset in ALL_DATASETS for key in keys
     }
+
+
+def test_launch_refuses_days_outside_the_partitions_before_any_run(settings, defs, instance):
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    windows = {
+        ("2023-12-30", "2023-12-31", "2024-01-01"): "2023-12-30, 2023-12-31 are outside",
+        (yesterday.isoformat(), (yesterday + dt.timedelta(days=1)).isoformat()): (
+            f"{yesterday + dt.timedelta(days=1)} is outside"
+        ),
+    }
+    for window, outside in windows.items():
+        with pytest.raises(OutsidePartitions) as refused:
+            launch_job("orders_daily_job", list(window), instance, definitions=defs)
+        assert str(refused.value) == (
+            f"{outside} the partitions 2024-01-01..{yesterday} "
+            "(PLATFORM_START_DATE through yesterday, UTC)"
+        )
+    assert instance.get_runs() == []
+    assert not settings.warehouse_path.exists()  # no ledger row, not even a ledger
+
+
+def test_launch_cli_names_the_valid_range(capsys, monkeypatch):
+    def no_launch(*args, **kwargs):
+        raise AssertionError("a job was launched")
+
+    monkeypatch.setattr(launch_cli, "launch_job", no_launch)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    for start, days, outside in [
+        ("2023-12-30", "3", "2023-12-30, 2023-12-31 are"),
+        (yesterday.isoformat(), "2", f"{yesterday + dt.timedelta(days=1)} is"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            launch_cli.main(["--start", start, "--days", days])
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.endswith(
+            f"error: {outside} outside the partitions 2024-01-01..{yesterday} "
+            "(PLATFORM_START_DATE through yesterday, UTC); no run started\n"
+        )

@@ -6,6 +6,7 @@ Adapters: :mod:`platform_assets.storage.landing_local` (a folder) and
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -19,11 +20,23 @@ def is_landing_name(name: str) -> bool:
     return bool(name) and not name.startswith(".") and PurePath(name).suffix in LANDING_SUFFIXES
 
 
+def read_problem(exc: OSError) -> str:
+    """The problem of a local file that cannot be opened or read, naming the OS error."""
+    return f"cannot be read: {exc.strerror} ({errno.errorcode.get(exc.errno, exc.errno)})"
+
+
 class LandingEntry(Protocol):
-    """What the parser and fingerprints need of a delivered file, wherever it lives."""
+    """What the parser and fingerprints need of a delivered file, wherever it lives.
+
+    ``name`` is valid UTF-8 (an undecodable file name is shown with ``\\xNN`` escapes).
+    ``problem``, when not empty, says why the entry is refused as a whole (a symbolic
+    link, an undecodable name, a file that cannot be read): it is listed and
+    fingerprinted by name and problem, never read, and quarantined as one row.
+    """
 
     name: str
     size: int
+    problem: str
 
     @property
     def path(self) -> PurePath:
@@ -37,6 +50,10 @@ class LandingEntry(Protocol):
 
 class LandingChanged(RuntimeError):
     """A landing file changed while a run read it, or after: what was parsed is not current."""
+
+
+class LandingRefused(RuntimeError):
+    """A dataset's landing folder is not read at all (it is a symbolic link)."""
 
 
 @dataclass(frozen=True)

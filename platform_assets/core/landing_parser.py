@@ -331,7 +331,14 @@ def _as_text(column: str, dtype: pl.DataType) -> pl.Expr:
 def parse_landing_file(
     file: LandingFile, contract: LandingContract, data: bytes | None = None
 ) -> ParsedFile:
-    """Parse a landing file by its suffix, from ``data`` (its bytes as read) if given."""
+    """Parse a landing file by its suffix, from ``data`` (its bytes as read) if given.
+
+    A refused entry (``file.problem``: a link, an undecodable name, unreadable) is one
+    reject on line 0 (the file as a whole, nothing read) with the problem as its reason.
+    """
+    if file.problem:
+        rejects = _rejects(file.name, [0], [file.problem], [""])
+        return ParsedFile(_empty_rows(contract), rejects, [])
     data = file.read_bytes() if data is None else data
     if file.path.suffix == ".parquet":
         return parse_parquet(file, contract, data)

@@ -1,31 +1,54 @@
-"""The landing area in a local folder: raw CDC files per dataset and day, as delivered."""
+"""The landing area in a local folder: raw CDC files per dataset and day, as delivered.
+
+Symbolic links are never followed: a link in a day folder, or a day folder that is a
+link, is listed as a refused entry (never read); a dataset folder that is a link is
+refused as a whole (:class:`LandingRefused`). So nothing outside the landing root is read.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_assets.core.fingerprint import fingerprint_contents, fingerprint_files, stat_signature
+from platform_assets.core.fingerprint import (
+    fingerprint_contents,
+    fingerprint_files,
+    open_landing_file,
+    stat_signature,
+)
 from platform_assets.core.landing import (
     DaySnapshot,
     LandingChanged,
+    LandingRefused,
     is_landing_name,
+    read_problem,
 )
 from platform_assets.core.partition_keys import validate_partition_key
+
+LINK = "symbolic link; links are not followed, deliver the file itself"
+DAY_LINK = "day folder is a symbolic link; links are not followed, deliver the files themselves"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device); deliver the file itself"
+BAD_NAME = "file name is not valid UTF-8 (shown with \\x escapes); rename the file"
+UNREADABLE = read_problem(PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
 
 
 @dataclass(frozen=True)
 class LandingFile:
-    """One delivered file: its name within the day's folder, path and size."""
+    """One delivered file: its name within the day's folder, path, size, and the problem
+    that refuses it (see :class:`platform_assets.core.landing.LandingEntry`)."""
 
     name: str
     path: Path
     size: int
+    problem: str = ""
 
     def read_bytes(self) -> bytes:
-        """The file's content."""
-        return self.path.read_bytes()
+        """The file's content (a symbolic link is refused with ``ELOOP``)."""
+        with open_landing_file(self.path) as handle:
+            return handle.read()
 
 
 class LocalLanding:
@@ -34,21 +57,32 @@ class LocalLanding:
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    def dataset_folder(self, dataset: str) -> Path:
+        """The folder of one dataset; :class:`LandingRefused` if it is a symbolic link."""
+        folder = self.root / dataset
+        if folder.is_symlink():
+            raise LandingRefused(
+                f"landing folder {folder} is a symbolic link; links are not followed: keep "
+                f"the {dataset} folder itself in the landing area (no day is read or withdrawn)"
+            )
+        return folder
+
     def day_folder(self, dataset: str, partition_key: str) -> Path:
         """The folder of one day of one dataset (the key is validated first)."""
         validate_partition_key(partition_key)
-        return self.root / dataset / f"dt={partition_key}"
+        return self.dataset_folder(dataset) / f"dt={partition_key}"
 
     def files(self, dataset: str, partition_key: str) -> list[LandingFile]:
-        """The day's data files in name order (hidden and temporary files are ignored)."""
+        """The day's data files in name order (hidden and temporary files and nested
+        folders are ignored); links and files that cannot be read are refused entries."""
         folder = self.day_folder(dataset, partition_key)
+        if folder.is_symlink():
+            return [LandingFile(folder.name, folder, 0, DAY_LINK)]
         if not folder.is_dir():
             return []
-        return [
-            LandingFile(p.name, p, p.stat().st_size)
-            for p in sorted(folder.iterdir(), key=lambda p: p.name)
-            if p.is_file() and is_landing_name(p.name)
-        ]
+        with os.scandir(folder) as entries:
+            found = [_entry(e) for e in entries if is_landing_name(e.name)]
+        return sorted((f for f in found if f), key=lambda f: f.name)
 
     def files_by_day(self, dataset: str) -> dict[str, list[LandingFile]]:
         """Every day's data files (one folder listing per day)."""
@@ -72,6 +106,9 @@ class LocalLanding:
         files = self.files(dataset, partition_key)
         contents = []
         for entry in files:
+            if entry.problem:  # refused: listed, never read
+                contents.append((entry, b""))
+                continue
             try:
                 before = _stat(entry.path)
                 data = entry.read_bytes()
@@ -80,6 +117,11 @@ class LocalLanding:
                 raise LandingChanged(
                     f"landing file {entry.path} disappeared while the day was read; rerun the day"
                 ) from exc
+            except OSError as exc:
+                raise LandingChanged(
+                    f"landing file {entry.path} {read_problem(exc)} although it was listed as "
+                    "readable; rerun the day"
+                ) from exc
             if before != after or len(data) != after[0]:
                 raise LandingChanged(
                     f"landing file {entry.path} changed while it was read ({len(data)} bytes "
@@ -87,7 +129,7 @@ class LocalLanding:
                     "the day once the delivery is complete"
                 )
             contents.append((LandingFile(entry.name, entry.path, len(data)), data))
-        checksum = fingerprint_contents([(entry.name, data) for entry, data in contents])
+        checksum = fingerprint_contents(contents)
         read = [entry for entry, _ in contents]
         return DaySnapshot(dataset, partition_key, contents, checksum, stat_signature(read))
 
@@ -97,14 +139,15 @@ class LocalLanding:
         return stat_signature(files) == snapshot.signature
 
     def partition_keys(self, dataset: str) -> list[str]:
-        """Days that have a folder, in order; folders that are not dates are ignored."""
-        base = self.root / dataset
+        """Days that have a folder (or a link in its place), in order; folders that are not
+        dates are ignored."""
+        base = self.dataset_folder(dataset)
         if not base.is_dir():
             return []
         keys = []
         for child in sorted(base.iterdir()):
             key = child.name.removeprefix("dt=")
-            if child.is_dir() and child.name.startswith("dt="):
+            if (child.is_dir() or child.is_symlink()) and child.name.startswith("dt="):
                 try:
                     validate_partition_key(key)
                 except ValueError:
@@ -113,7 +156,26 @@ class LocalLanding:
         return keys
 
 
+def _entry(found: os.DirEntry) -> LandingFile | None:
+    """The landing file of a folder entry, with its problem if refused; None for a folder."""
+    path, info = Path(found.path), found.stat(follow_symlinks=False)
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    name = os.fsencode(found.name).decode("utf-8", "backslashreplace")
+    if stat.S_ISLNK(info.st_mode):
+        problem = LINK
+    elif not stat.S_ISREG(info.st_mode):
+        problem = NOT_REGULAR
+    elif name != found.name:
+        problem = BAD_NAME
+    elif not os.access(path, os.R_OK, effective_ids=True):
+        problem = UNREADABLE
+    else:
+        return LandingFile(name, path, info.st_size)
+    return LandingFile(name, path, 0, problem)
+
+
 def _stat(path: Path) -> tuple[int, int]:
-    """(size, mtime in ns) of a file."""
-    found = os.stat(path)
+    """(size, mtime in ns) of a file (a link's own, never its target's)."""
+    found = os.lstat(path)
     return found.st_size, found.st_mtime_ns

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
 import xxhash
 from botocore.exceptions import BotoCoreError, ClientError
 
-from platform_assets.core.fingerprint import EMPTY_INPUT
+from platform_assets.core.fingerprint import EMPTY_INPUT, problem_line
 from platform_assets.core.landing import DaySnapshot, LandingChanged, is_landing_name
 from platform_assets.core.partition_keys import validate_partition_key
 
@@ -43,8 +43,9 @@ def naming_s3_errors(operation: str, url: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class S3LandingFile:
-    """One delivered object: its name within the day's prefix, key, size, ETag and when
-    it was last modified (the listing's ``LastModified``)."""
+    """One delivered object: its name within the day's prefix, key, size, ETag, when it
+    was last modified (the listing's ``LastModified``), and the problem that refuses it
+    (an object S3 does not let us read; see :class:`~platform_assets.core.landing.LandingEntry`)."""
 
     name: str
     key: str
@@ -53,6 +54,7 @@ class S3LandingFile:
     bucket: str
     client: Any = field(repr=False, compare=False)
     modified: dt.datetime
+    problem: str = ""
 
     @property
     def path(self) -> PurePosixPath:
@@ -165,7 +167,10 @@ class S3Landing:
         """Read the day's objects, each pinned to its listed ETag (S3 objects are atomic).
 
         An object replaced or deleted since the listing fails the read (412 or 404):
-        :class:`LandingChanged` names it.
+        :class:`LandingChanged` names it. An object S3 refuses to return (403: access
+        denied, or archived in Glacier) is a refused entry, and its problem is part of
+        the checksum (the listing cannot tell, so a launch after access is fixed
+        restages the day; the listing's fingerprint is the snapshot's signature).
         """
         files = self.files(dataset, partition_key)
         contents = []
@@ -173,15 +178,21 @@ class S3Landing:
             try:
                 contents.append((entry, entry.read_bytes()))
             except ClientError as err:
-                code = err.response.get("Error", {}).get("Code", "")
-                if code not in {"PreconditionFailed", "412", "NoSuchKey", "404"}:
+                error = err.response.get("Error", {})
+                if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                    reason = f"cannot be read: {error.get('Message', '')} ({error.get('Code')})"
+                    contents.append((replace(entry, size=0, problem=reason), b""))
+                    continue
+                if error.get("Code", "") not in {"PreconditionFailed", "412", "NoSuchKey", "404"}:
                     raise
                 raise LandingChanged(
                     f"landing object {entry.url} was replaced or deleted while the day was read; "
                     "rerun the day"
                 ) from err
-        checksum = fingerprint_objects(files)
-        return DaySnapshot(dataset, partition_key, contents, checksum, checksum)
+        read = [entry for entry, _ in contents]
+        return DaySnapshot(
+            dataset, partition_key, contents, fingerprint_objects(read), fingerprint_objects(files)
+        )
 
     def unchanged_since(self, snapshot: DaySnapshot) -> bool:
         """The day's listing still has the keys, sizes and ETags the snapshot read."""
@@ -199,7 +210,8 @@ def _is_partition_key(key: str) -> bool:
 
 
 def fingerprint_objects(files: list[S3LandingFile]) -> str:
-    """xxh3-128 over each S3 object's name, size and ETag, in name order (nothing downloaded).
+    """xxh3-128 over each S3 object's name, size and ETag (a refused one's name and
+    problem), in name order (nothing downloaded).
 
     Re-putting identical content keeps the ETag (and the fingerprint); changed
     content, a new or a removed object changes it. A day without files is ``"empty"``.
@@ -208,5 +220,8 @@ def fingerprint_objects(files: list[S3LandingFile]) -> str:
         return EMPTY_INPUT
     digest = xxhash.xxh3_128()
     for file in sorted(files, key=lambda f: f.name):
+        if file.problem:
+            digest.update(problem_line(file.name, file.problem))
+            continue
         digest.update(f"{file.name}\0{file.size}\0{file.etag}\n".encode())
     return "xxh3:" + digest.hexdigest()

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from platform_assets.core.landing import LandingRefused
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.definitions import defs
 from platform_assets.orchestration.drift import verify_all
 from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
 from platform_assets.orchestration.io_managers import WRITE_STRATEGY
+from platform_assets.orchestration.partitions import require_partitions
 from platform_assets.orchestration.planner import JobPlan, PlanResources, across_days, plan_job
 from platform_assets.storage.strategies import WriteStrategy
 
@@ -139,11 +141,13 @@ def launch_job(
     ``rebuild``: one run over the whole window with the tag ``platform/rebuild=true``:
     the current-state tables are recomputed from every published day's staged
     artifacts (the window's days restaged first where their landing files changed),
-    then the mart days they changed are recomputed.
+    then the mart days they changed are recomputed. A day outside the job's partitions
+    is refused (:class:`OutsidePartitions`) before any run or ledger row.
     """
     if not partitions:
         raise ValueError(f"{job_name}: no partitions to launch")
     definitions = definitions or defs
+    require_partitions(definitions.resolve_job_def(job_name).partitions_def, partitions)
     plan_id = dt.datetime.now(dt.UTC).strftime(PLAN_ID_FORMAT)
     if rebuild and not current_state_assets(job_name, definitions, assets):
         raise ValueError(f"{job_name}: no current-state (merge) table to rebuild")
@@ -300,13 +304,20 @@ def main(argv: list[str] | None = None) -> int:
         if not jobs:
             parser.error(f"--rebuild: no current-state table in {', '.join(args.job)}")
     began = time.monotonic()
+    if not args.repair:
+        try:  # refused before any run or ledger row
+            partitions = day_keys(validate_partition_key(args.start), args.days)
+            for job in jobs:
+                require_partitions(defs.resolve_job_def(job).partitions_def, partitions)
+        except ValueError as exc:  # InvalidPartitionKey, OutsidePartitions
+            parser.error(f"{exc}; no run started")
+    refused = []
     with dg.DagsterInstance.get() as instance:
         if args.repair:
             launches = repair(instance)
             if not launches:
                 print("no drifted day: nothing to repair")
         else:
-            partitions = day_keys(validate_partition_key(args.start), args.days)
             launches = []
             for job in jobs:
                 if args.rebuild:
@@ -317,14 +328,19 @@ def main(argv: list[str] | None = None) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
-                launches.append(
-                    launch_job(job, partitions, instance, args.force, rebuild=args.rebuild)
-                )
+                try:
+                    launches.append(
+                        launch_job(job, partitions, instance, args.force, rebuild=args.rebuild)
+                    )
+                except LandingRefused as exc:  # the other jobs still run
+                    refused.append(f"{job}: not launched: {exc}")
     ledger = Ledger(defs.resources["warehouse"])
     for launch in launches:
         print(describe(launch, ledger))
+    for line in refused:
+        print(line)
     print(f"total {time.monotonic() - began:.1f}s", file=sys.stderr)
-    return 0 if all(launch.success for launch in launches) else 1
+    return 0 if all(launch.success for launch in launches) and not refused else 1
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.automation.landing_cursor import load_cursor
 from platform_assets.orchestration.automation.sensors import changed_days
 from platform_assets.settings import load_settings
+from platform_assets.storage.landing_local import BAD_NAME, LINK, NOT_REGULAR, UNREADABLE
 from platform_assets.tools.sample import SampleSpec, generate
 from tests.conftest import START
+from tests.unreadable import unreadable
 
 DELIVERED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
@@ -130,12 +132,72 @@ def test_added_day_gives_a_request_for_that_day_only(settings, evaluate):
     assert set(load_cursor(advanced)) == {"2024-01-01", "2024-01-02"}
 
 
-def test_days_outside_the_partitions_are_ignored(settings, evaluate):
+def test_days_outside_the_partitions_are_named_and_never_requested(settings, defs, capfd):
     day_folder(settings, "2019-12-31").mkdir(parents=True)
     (day_folder(settings, "2019-12-31") / "a.csv").write_text("op\n")
     day_folder(settings, "2999-01-01").mkdir(parents=True)
-    requests, _ = evaluate(None)
-    assert requests == []
+    result = tick(defs, None)
+    assert not result.run_requests
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    outside = (
+        f"landing/orders dt=2019-12-31, dt=2999-01-01: outside the partitions "
+        f"2024-01-01..{yesterday}; not requested"
+    )
+    assert result.skip_message == f"no landing/orders day changed; {outside}"
+    assert outside in capfd.readouterr().err  # the tick's log
+
+
+def tick(defs, cursor: str | None):
+    """One evaluation of the landing sensor (errors raise)."""
+    context = dg.build_sensor_context(
+        cursor=cursor,
+        instance=dg.DagsterInstance.ephemeral(),
+        definitions=defs,
+        resources={"landing": defs.resources["landing"]},
+    )
+    return defs.resolve_sensor_def("orders_landing_sensor").evaluate_tick(context)
+
+
+def test_the_sensor_keeps_running_with_refused_entries_and_sees_them_fixed(settings, defs):
+    deliver(settings, 2)
+    folder = day_folder(settings, "2024-01-01")
+    (folder / "evil.csv").symlink_to(settings.data_dir.parent / "nowhere.csv")  # dangling
+    (folder / os.fsdecode(b"caf\xe9.csv")).write_text("op\n")
+    os.mkfifo(folder / "pipe.csv")
+    locked = folder / "locked.csv"
+    locked.touch()  # empty: made readable, only its problem changes (not size nor mtime)
+    delivered = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).timestamp()
+    for path in folder.iterdir():
+        os.utime(path, (delivered, delivered), follow_symlinks=False)
+    with unreadable(locked):
+        first = tick(defs, None)
+        again = tick(defs, first.cursor)
+    assert [r.partition_key for r in first.run_requests] == ["2024-01-01", "2024-01-02"]
+    store = defs.resources["landing"].store()
+    with unreadable(locked):
+        snapshot = store.snapshot("orders", "2024-01-01")  # what the requested run reads
+    assert [(f.name, f.problem) for f in snapshot.files if f.problem] == [
+        ("caf\\xe9.csv", BAD_NAME),
+        ("evil.csv", LINK),
+        ("locked.csv", UNREADABLE),
+        ("pipe.csv", NOT_REGULAR),
+    ]
+    assert first.run_requests[0].tags["platform/input_checksum"] == snapshot.checksum
+    assert not again.run_requests and again.cursor == first.cursor
+    fixed = tick(defs, first.cursor)  # locked.csv is readable again
+    assert [r.partition_key for r in fixed.run_requests] == ["2024-01-01"]
+
+
+def test_a_dataset_folder_that_is_a_link_is_skipped_with_the_reason(settings, defs, tmp_path):
+    deliver(settings, 1)
+    cursor = tick(defs, None).cursor
+    orders = settings.landing_dir / "orders"
+    orders.rename(tmp_path / "moved")
+    orders.symlink_to(tmp_path / "moved")
+    result = tick(defs, cursor)
+    assert not result.run_requests  # no day is withdrawn
+    assert result.cursor == cursor
+    assert result.skip_message.startswith(f"landing folder {orders} is a symbolic link; links")
 
 
 def test_a_day_is_requested_once_its_files_have_been_quiet(settings, defs):
@@ -144,7 +206,9 @@ def test_a_day_is_requested_once_its_files_have_been_quiet(settings, defs):
     landing, valid = defs.resources["landing"], {"2024-01-01"}
 
     def tick(cursor, now, quiet_s=10):
-        return changed_days(landing, "orders", valid, cursor, now=now, quiet_s=quiet_s)
+        changes = changed_days(landing, "orders", valid, cursor, now=now, quiet_s=quiet_s)
+        assert changes[3] == []  # no day outside the partitions
+        return changes[:3]
 
     assert tick({}, DELIVERED) == ([], {}, {"2024-01-01": 0.0})
     assert tick({}, DELIVERED + dt.timedelta(seconds=9.5)) == ([], {}, {"2024-01-01": 9.5})

@@ -103,14 +103,14 @@ def test_a_tick_lists_the_whole_dataset_in_one_request(s3, bucket, tmp_path, cou
     valid = {(START + dt.timedelta(days=n)).isoformat() for n in range(12)}
     before = counting_proxy.requests
     now = dt.datetime.now(dt.UTC)
-    requests, cursor, _ = changed_days(landing, "orders", valid, {}, now=now, quiet_s=0)
+    requests, cursor, _, _ = changed_days(landing, "orders", valid, {}, now=now, quiet_s=0)
     assert counting_proxy.requests - before == 1, "one ListObjectsV2 for 12 days, no GetObject"
     assert [day for day, _ in requests] == sorted(valid)
     store = landing.store()
     assert {day: state.checksum for day, state in cursor.items()} == {
         day: store.fingerprint(store.files("orders", day)) for day in sorted(valid)
     }
-    _, _, waiting = changed_days(landing, "orders", valid, {}, now=now, quiet_s=3600)
+    _, _, waiting, _ = changed_days(landing, "orders", valid, {}, now=now, quiet_s=3600)
     assert set(waiting) == valid, "objects uploaded just now (LastModified) are not yet quiet"
 
 

@@ -19,6 +19,11 @@ import dagster as dg
 from platform_assets.core.ledger import Ledger, rewind
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.orchestration.idempotency import REASON_TAG
+from platform_assets.orchestration.partitions import (
+    name_keys,
+    outside_partitions,
+    partition_range,
+)
 from platform_assets.orchestration.pipeline import DAILY, Mart
 from platform_assets.orchestration.resources import TablesResource
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
@@ -101,8 +106,13 @@ def build_late_changes_sensor(
         changes, cursor = pending_changes(
             context.instance, warehouse, source_dataset, ChangesCursor.load(context.cursor)
         )
-        valid = set(DAILY.get_partition_keys())
-        days = sorted(day for day in changes if day in valid)
+        outside = outside_partitions(DAILY, list(changes))
+        if outside:
+            context.log.warning(
+                f"business day(s) {name_keys(outside)} of {names} changed but are outside the "
+                f"partitions {partition_range(DAILY)}; not requested"
+            )
+        days = sorted(set(changes) - set(outside))
         store = tables.store()
         requests = [
             request

@@ -1,15 +1,17 @@
 """The landing sensor: one run per landing day whose content changed and has gone quiet."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 
-from platform_assets.core.landing import LandingEntry
+from platform_assets.core.landing import LandingEntry, LandingRefused
 from platform_assets.orchestration.automation.landing_cursor import (
     DayState,
     dump_cursor,
     load_cursor,
 )
+from platform_assets.orchestration.partitions import name_keys, partition_range
 from platform_assets.orchestration.resources import LandingResource
 from platform_assets.storage.landing_s3 import S3LandingFile
 
@@ -22,9 +24,10 @@ def changed_days(
     *,
     now: dt.datetime,
     quiet_s: float,
-) -> tuple[list[tuple[str, str]], dict[str, DayState], dict[str, float]]:
-    """(day, new checksum) for each day whose content changed, the next cursor, and the
-    changed days still changing (day -> seconds since its newest file was modified).
+) -> tuple[list[tuple[str, str]], dict[str, DayState], dict[str, float], list[str]]:
+    """(day, new checksum) for each day whose content changed, the next cursor, the
+    changed days still changing (day -> seconds since its newest file was modified), and
+    the landing days outside ``valid_keys`` (never requested).
 
     A day whose newest file was modified less than ``quiet_s`` before ``now`` (UTC) is
     neither requested nor recorded in the cursor: a tick after it went quiet takes it.
@@ -32,12 +35,13 @@ def changed_days(
     ``empty``), so its contributions are retracted.
     """
     store = landing.store()
-    requests, next_cursor, waiting = [], dict(cursor), {}
+    requests, next_cursor, waiting, outside = [], dict(cursor), {}, []
     listed = store.files_by_day(dataset)
     for day in cursor.keys() - listed.keys():  # a withdrawn day: its folder is gone
         listed[day] = []
     for day, files in sorted(listed.items()):
         if day not in valid_keys:
+            outside.append(day)
             continue
         stat = store.change_signature(files)
         seen = cursor.get(day)
@@ -54,14 +58,15 @@ def changed_days(
         next_cursor[day] = DayState(stat, checksum, changes)
         if changed:
             requests.append((day, checksum))
-    return requests, next_cursor, waiting
+    return requests, next_cursor, waiting, outside
 
 
 def _modified(file: LandingEntry) -> dt.datetime:
-    """When a landing file last changed: an S3 object's LastModified, a local file's mtime."""
+    """When a landing file last changed: an S3 object's LastModified, a local file's mtime
+    (a link's own)."""
     if isinstance(file, S3LandingFile):
         return file.modified
-    return dt.datetime.fromtimestamp(file.path.stat().st_mtime, dt.UTC)
+    return dt.datetime.fromtimestamp(os.lstat(file.path).st_mtime, dt.UTC)
 
 
 def build_landing_sensor(
@@ -71,6 +76,7 @@ def build_landing_sensor(
 
     A changed day is requested once its files have not been modified for ``quiet_s``
     seconds (a local file may still be being written; an S3 object appears whole).
+    Landing days outside the partitions are never requested; each tick names them.
     """
 
     @dg.sensor(
@@ -89,9 +95,21 @@ def build_landing_sensor(
         partitions = job.partitions_def
         valid = set(partitions.get_partition_keys(dynamic_partitions_store=context.instance))
         cursor = load_cursor(context.cursor)
-        requests, next_cursor, waiting = changed_days(
-            landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
-        )
+        try:
+            requests, next_cursor, waiting, outside = changed_days(
+                landing, dataset, valid, cursor, now=dt.datetime.now(dt.UTC), quiet_s=quiet_s
+            )
+        except LandingRefused as exc:  # nothing of the dataset is read, nor withdrawn
+            context.log.error(str(exc))
+            yield dg.SkipReason(str(exc))
+            return
+        skipped = ""
+        if outside:
+            skipped = (
+                f"landing/{dataset} {name_keys([f'dt={day}' for day in outside])}: outside the "
+                f"partitions {partition_range(partitions)}; not requested"
+            )
+            context.log.warning(skipped)
         for day, age in waiting.items():
             context.log.info(
                 f"landing/{dataset} {day}: files still changing (newest modified {age:.1f}s ago, "
@@ -108,9 +126,11 @@ def build_landing_sensor(
                 tags={"platform/trigger": "landing_sensor", "platform/input_checksum": checksum},
             )
         if waiting and not requests:
-            yield dg.SkipReason(f"landing/{dataset} {', '.join(waiting)} still changing; waiting")
-        elif not requests:
-            yield dg.SkipReason(f"no landing/{dataset} day changed")
+            message = f"landing/{dataset} {', '.join(waiting)} still changing; waiting"
+        else:
+            message = f"no landing/{dataset} day changed"
+        if not requests:
+            yield dg.SkipReason("; ".join(filter(None, [message, skipped])))
         context.update_cursor(dump_cursor(next_cursor))
 
     return landing_sensor
