@@ -1,19 +1,19 @@
-"""The code location: assets, jobs, sensors, schedules and resources for the environment."""
+"""The code location: assets, jobs, sensors, schedules and resources for the environment.
+
+Assembled from the datasets' declarations (:func:`platform_assets.datasets.declarations`)
+and the settings given (nothing is read from the environment at import but by the
+module-level ``defs`` that ``dagster dev`` loads).
+"""
+
+from collections.abc import Sequence
 
 import dagster as dg
 
-from platform_assets.datasets.customers.dataset import ASSETS as CUSTOMER_ASSETS
-from platform_assets.datasets.orders.assets import ASSETS as ORDER_ASSETS
-from platform_assets.datasets.orders.assets import DAILY_ORDERS
-from platform_assets.datasets.revenue import (
-    DAILY_REVENUE_BY_SEGMENT,
-    marts_daily_revenue_by_segment,
-)
-from platform_assets.orchestration.automation.late_changes import build_late_changes_sensor
-from platform_assets.orchestration.automation.schedules import build_daily_schedule
-from platform_assets.orchestration.automation.sensors import build_landing_sensor
+from platform_assets.datasets import declarations as dataset_declarations
+from platform_assets.orchestration.assembly import Automation, Declaration, assemble
 from platform_assets.orchestration.io_managers import LakeIOManager, WarehouseIOManager
-from platform_assets.orchestration.pipeline import DAILY
+from platform_assets.orchestration.partitions import Cadence
+from platform_assets.orchestration.planner import CATALOG
 from platform_assets.orchestration.resources import (
     DeltaTablesResource,
     LakeResource,
@@ -29,27 +29,6 @@ from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import Settings, load_settings
 from platform_assets.storage.delta_location import s3_root
 from platform_assets.storage.metadata_postgres import has_password
-
-REVENUE = dg.AssetSelection.assets(marts_daily_revenue_by_segment)
-
-orders_daily_job = dg.define_asset_job(
-    name="orders_daily_job",
-    selection=dg.AssetSelection.groups("orders") | REVENUE,
-    partitions_def=DAILY,
-    description=(
-        "Stage, merge and publish one landing day of orders: staging -> curated -> "
-        "marts/daily_orders and marts/daily_revenue_by_segment."
-    ),
-)
-customers_daily_job = dg.define_asset_job(
-    name="customers_daily_job",
-    selection=dg.AssetSelection.groups("customers") | REVENUE,
-    partitions_def=DAILY,
-    description=(
-        "Stage and publish one day's customer snapshot (overwrite), then that day's "
-        "marts/daily_revenue_by_segment."
-    ),
-)
 
 
 def build_s3(settings: Settings) -> RetryingS3Resource:
@@ -134,34 +113,25 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    """All definitions of the platform for ``settings`` (default: from the environment)."""
+def build_definitions(
+    settings: Settings | None = None, declarations: Sequence[Declaration] | None = None
+) -> dg.Definitions:
+    """All definitions of the platform for ``settings`` (default: from the environment) and
+    ``declarations`` (default: every dataset module's)."""
     settings = settings or load_settings()
-    interval, quiet = settings.sensor_interval_s, settings.landing_quiet_s
     resources = build_resources(settings)
+    assembly = assemble(
+        dataset_declarations() if declarations is None else declarations,
+        Cadence.daily(settings.start_date, settings.max_partitions_per_run),
+        Automation(settings.sensor_interval_s, settings.landing_quiet_s),
+        resources["tables"],
+    )
     return dg.Definitions(
-        assets=[*ORDER_ASSETS, *CUSTOMER_ASSETS, marts_daily_revenue_by_segment],
-        jobs=[orders_daily_job, customers_daily_job],
-        sensors=[
-            build_landing_sensor(
-                "orders_landing_sensor", "orders", orders_daily_job, interval, quiet
-            ),
-            build_landing_sensor(
-                "customers_landing_sensor", "customers", customers_daily_job, interval, quiet
-            ),
-            build_late_changes_sensor(
-                "orders_late_changes_sensor",
-                source_dataset="curated/orders",
-                marts=[DAILY_ORDERS, DAILY_REVENUE_BY_SEGMENT],
-                interval_s=interval,
-                tables=resources["tables"],
-            ),
-        ],
-        schedules=[
-            build_daily_schedule(orders_daily_job),
-            build_daily_schedule(customers_daily_job),
-        ],
-        resources=resources,
+        assets=assembly.assets,
+        jobs=assembly.jobs,
+        sensors=assembly.sensors,
+        schedules=assembly.schedules,
+        resources={**resources, CATALOG: assembly.catalog},
     )
 
 

@@ -72,12 +72,3 @@ def run_orders(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInPr
     return job.execute_in_process(
         partition_key=key, instance=instance, tags=tags, raise_on_error=False
     )
-
-
-@pytest.fixture(autouse=True)
-def planner_inputs(monkeypatch):
-    """Building assets registers their planner inputs globally (issue 19): a test that builds
-    changed assets must not leave them to the tests after it."""
-    from platform_assets.orchestration import planner
-
-    monkeypatch.setattr(planner, "_INPUTS", dict(planner._INPUTS))

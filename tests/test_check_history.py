@@ -17,9 +17,9 @@ from platform_assets.tools.launch import launch_job
 CUSTOMER_HEADER = "customer_id,segment,country,signup_date"
 
 
-def _env(tmp_path, name):
+def _env(tmp_path, name, declarations=None):
     settings = load_settings({"PLATFORM_DATA_DIR": str(tmp_path / name / "data")})
-    return settings, build_definitions(settings)
+    return settings, build_definitions(settings, declarations)
 
 
 def _land_customers(settings, day: str, count: int) -> None:
@@ -46,19 +46,15 @@ SNAPSHOT_DAYS = (
 
 
 def with_spec(spec) -> list:
-    """The orders assets as the dataset module builds them, from a changed ``spec``."""
-    from platform_assets.datasets.orders import assets as order_assets
-    from platform_assets.orchestration.pipeline import published_asset, staging_asset
+    """Every dataset declaration, the orders dataset declared from a changed ``spec``."""
+    import dataclasses
 
-    staging = staging_asset(spec)
-    curated = published_asset(spec, order_assets.CURATED_ORDERS)
+    from platform_assets.datasets import declarations
+    from platform_assets.orchestration.declarations import Dataset
+
     return [
-        staging
-        if a is order_assets.staging_orders
-        else curated
-        if a is order_assets.curated_orders
-        else a
-        for a in order_assets.ASSETS
+        dataclasses.replace(d, spec=spec) if isinstance(d, Dataset) and d.name == spec.name else d
+        for d in declarations()
     ]
 
 
@@ -160,7 +156,7 @@ def test_a_key_only_delete_retracts_its_order(tmp_path):
     assert not diffs
 
 
-def test_a_removed_check_no_longer_blocks(tmp_path, monkeypatch):
+def test_a_removed_check_no_longer_blocks(tmp_path):
     """A code change drops a check (amount_non_negative: refunds may be negative). Staging's
     derived version changes, the day is restaged (same artifact bytes) and checked by the
     current checks only: the day is published, as a clean run with the new code does. (The
@@ -168,7 +164,6 @@ def test_a_removed_check_no_longer_blocks(tmp_path, monkeypatch):
     check kept blocking, then crashed staging with an unexpected check result.)"""
     import dataclasses
 
-    import platform_assets.definitions as definitions
     from platform_assets.core import checks as core_checks
     from platform_assets.core.ledger import Ledger
     from platform_assets.datasets.orders import assets as order_assets
@@ -193,7 +188,7 @@ def test_a_removed_check_no_longer_blocks(tmp_path, monkeypatch):
         checks={k: v for k, v in order_checks.CHECKS.items() if k != "amount_non_negative"},
         audit=audit_without_amount,
     )
-    new_assets = with_spec(spec)  # the dataset module declares both from one spec
+    changed = with_spec(spec)  # the dataset module declares both from one spec
 
     day = "2024-01-01"
     rows = [event("I", 1, 1, "refunded", "-10.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00")]
@@ -201,12 +196,11 @@ def test_a_removed_check_no_longer_blocks(tmp_path, monkeypatch):
     land(inc, day, rows)
     with dg.instance_for_test() as instance:
         assert not launch_job("orders_daily_job", [day], instance, definitions=inc_defs).success
-        monkeypatch.setattr(definitions, "ORDER_ASSETS", new_assets)  # the code change
-        inc_defs = build_definitions(inc)
+        inc_defs = build_definitions(inc, changed)  # the code change
         runs = [
             launch_job("orders_daily_job", [day], instance, definitions=inc_defs) for _ in (1, 2)
         ]
-    clean, clean_defs = _env(tmp_path, "clean")  # built with the new code
+    clean, clean_defs = _env(tmp_path, "clean", changed)  # built with the new code
     land(clean, day, rows)
     with dg.instance_for_test() as instance:
         fresh = launch_job("orders_daily_job", [day], instance, definitions=clean_defs)
@@ -217,7 +211,7 @@ def test_a_removed_check_no_longer_blocks(tmp_path, monkeypatch):
     assert runs[-1].success, "the dropped check still blocks the day"
 
 
-def test_a_new_blocking_check_fails_every_run_over_what_it_fails(tmp_path, monkeypatch):
+def test_a_new_blocking_check_fails_every_run_over_what_it_fails(tmp_path):
     """A code change adds a blocking check (amount_at_most_1000). Staging's derived version
     changes, the day is restaged (same artifact bytes) and the new check fails on it.
     curated/orders' input (the artifact) is unchanged, so it skips the day, but not
@@ -226,7 +220,6 @@ def test_a_new_blocking_check_fails_every_run_over_what_it_fails(tmp_path, monke
     does."""
     import dataclasses
 
-    import platform_assets.definitions as definitions
     from platform_assets.core.checks import ERROR, RowRule
     from platform_assets.datasets.orders import assets as order_assets
     from platform_assets.datasets.orders import checks as order_checks
@@ -247,18 +240,17 @@ def test_a_new_blocking_check_fails_every_run_over_what_it_fails(tmp_path, monke
         checks={**order_checks.CHECKS, cap.name: (ERROR, cap.description)},
         audit=audit_with_cap,
     )
-    new_assets = with_spec(spec)  # the dataset module declares both from one spec
+    changed = with_spec(spec)  # the dataset module declares both from one spec
     day = "2024-01-01"
     rows = [event("I", 1, 1, "placed", "5000.00", "2024-01-01 08:00:00", "2024-01-01 08:00:00")]
     inc, inc_defs = _env(tmp_path, "incremental")
     land(inc, day, rows)
     with dg.instance_for_test() as instance:
         assert launch_job("orders_daily_job", [day], instance, definitions=inc_defs).success
-        monkeypatch.setattr(definitions, "ORDER_ASSETS", new_assets)  # the code change
-        inc_defs = build_definitions(inc)
+        inc_defs = build_definitions(inc, changed)  # the code change
         after = launch_job("orders_daily_job", [day], instance, definitions=inc_defs)
         again = launch_job("orders_daily_job", [day], instance, definitions=inc_defs)
-    clean, clean_defs = _env(tmp_path, "clean")  # built with the new code
+    clean, clean_defs = _env(tmp_path, "clean", changed)  # built with the new code
     land(clean, day, rows)
     with dg.instance_for_test() as instance:
         fresh = launch_job("orders_daily_job", [day], instance, definitions=clean_defs)

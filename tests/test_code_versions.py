@@ -30,11 +30,12 @@ from platform_assets.core.code_version import (
     derive_code_version,
     fingerprint,
 )
+from platform_assets.datasets import declarations
 from platform_assets.datasets.orders import schema, transforms
 from platform_assets.datasets.orders.assets import DAILY_ORDERS, ORDERS
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration import planner
-from platform_assets.orchestration.pipeline import mart_asset, staging_asset
+from platform_assets.orchestration.declarations import Dataset
 from platform_assets.storage.warehouse import qualified, query_frame
 from platform_assets.tools.launch import plan_resources
 from tests.conftest import read_table
@@ -264,12 +265,16 @@ def instance(tmp_path):
         yield test_instance
 
 
-def with_assets(settings, *replacements: dg.AssetsDefinition) -> dg.Definitions:
-    """The platform's definitions with some assets replaced by rebuilt ones (same keys)."""
-    base = build_definitions(settings)
-    replaced = {key for asset in replacements for key in asset.keys}
-    kept = [asset for asset in base.assets if asset.key not in replaced]
-    return dg.Definitions(assets=[*kept, *replacements], jobs=base.jobs, resources=base.resources)
+def with_orders(settings, spec=None, mart=None) -> dg.Definitions:
+    """The platform's definitions with the orders dataset declared from a changed staging
+    ``spec`` or a changed daily-orders ``mart`` (what a code change to its module does)."""
+    changed = []
+    for declaration in declarations():
+        if isinstance(declaration, Dataset) and declaration.name == ORDERS.name:
+            marts = tuple(mart if mart and m.key == mart.key else m for m in declaration.marts)
+            declaration = dataclasses.replace(declaration, spec=spec or ORDERS, marts=marts)
+        changed.append(declaration)
+    return build_definitions(settings, changed)
 
 
 def run_days(
@@ -336,11 +341,9 @@ def version_of(defs: dg.Definitions, dataset: str) -> str:
 
 
 def test_a_transform_fix_recomputes_staging_and_only_the_days_whose_data_it_changed(
-    settings, defs, instance, published, planner_inputs
+    settings, defs, instance, published
 ):
-    fixed = with_assets(
-        settings, staging_asset(dataclasses.replace(ORDERS, stage=stage_without_test_orders))
-    )
+    fixed = with_orders(settings, dataclasses.replace(ORDERS, stage=stage_without_test_orders))
     old, new = version_of(defs, "staging/orders"), version_of(fixed, "staging/orders")
     assert old != new
     for dataset in DATASETS[1:]:  # downstream versions do not depend on the staging code
@@ -375,11 +378,9 @@ def test_a_transform_fix_recomputes_staging_and_only_the_days_whose_data_it_chan
 
 
 def test_a_refactor_with_identical_output_recomputes_staging_and_nothing_below(
-    settings, defs, instance, published, planner_inputs
+    settings, defs, instance, published
 ):
-    refactored = with_assets(
-        settings, staging_asset(dataclasses.replace(ORDERS, stage=stage_refactored))
-    )
+    refactored = with_orders(settings, dataclasses.replace(ORDERS, stage=stage_refactored))
     assert version_of(refactored, "staging/orders") != version_of(defs, "staging/orders")
     before = artifacts(settings)
 
@@ -392,11 +393,9 @@ def test_a_refactor_with_identical_output_recomputes_staging_and_nothing_below(
     assert artifacts(settings) == before  # the same bytes: content-addressed, checksum unchanged
 
 
-def test_a_mart_sql_change_recomputes_only_that_marts_days(
-    settings, defs, instance, published, planner_inputs
-):
+def test_a_mart_sql_change_recomputes_only_that_marts_days(settings, defs, instance, published):
     mart = dataclasses.replace(DAILY_ORDERS, build=build_daily_orders_without_cancelled)
-    changed = with_assets(settings, mart_asset(mart))
+    changed = with_orders(settings, mart=mart)
     old, new = version_of(defs, "marts/daily_orders"), version_of(changed, "marts/daily_orders")
     assert old != new
     cancelled = "SELECT count(*) AS n FROM marts.daily_orders WHERE status = 'cancelled'"

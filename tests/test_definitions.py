@@ -51,3 +51,59 @@ def test_s3_retry_settings_reach_the_delta_tables(tmp_path):
     tables = build_definitions(settings).resources["tables"]
     assert tables.uri == "s3://bucket/tables"
     assert (tables.max_attempts, tables.connect_timeout_s, tables.request_timeout_s) == (3, 2, 7)
+
+
+def test_two_settings_give_two_code_locations_in_one_process(tmp_path):
+    """Partitions and the backfill policy come from the settings given, not the environment
+    at import: two definitions built side by side each keep their own."""
+    early = load_settings(
+        {
+            "PLATFORM_DATA_DIR": str(tmp_path / "a"),
+            "PLATFORM_START_DATE": "2023-06-01",
+            "PLATFORM_MAX_PARTITIONS_PER_RUN": "5",
+        }
+    )
+    late = load_settings(
+        {"PLATFORM_DATA_DIR": str(tmp_path / "b"), "PLATFORM_START_DATE": "2025-02-01"}
+    )
+    built = {name: build_definitions(s) for name, s in (("early", early), ("late", late))}
+    for name, defs in built.items():
+        job = defs.resolve_job_def("orders_daily_job")
+        first = job.partitions_def.get_first_partition_key()
+        assert first == {"early": "2023-06-01", "late": "2025-02-01"}[name]
+        staging = defs.resolve_assets_def(dg.AssetKey(["staging", "orders"]))
+        assert staging.partitions_def.get_first_partition_key() == first
+        sensor = defs.resolve_sensor_def("orders_landing_sensor")
+        assert sensor.job.partitions_def.get_first_partition_key() == first
+    policy = built["early"].resolve_assets_def(dg.AssetKey(["curated", "orders"])).backfill_policy
+    assert policy.max_partitions_per_run == 5
+
+
+def test_every_job_sensor_and_schedule_comes_from_the_declarations():
+    """The datasets' declarations alone decide the jobs, sensors and schedules; the
+    launcher's jobs and the demo's datasets are the catalog's."""
+    from platform_assets.orchestration.planner import catalog_of
+
+    defs = definitions.defs
+    catalog = catalog_of(defs)
+    assert catalog.jobs == ("customers_daily_job", "orders_daily_job")
+    assert sorted(s.name for s in defs.sensors) == [
+        "customers_landing_sensor",
+        "orders_landing_sensor",
+        "orders_late_changes_sensor",
+    ]
+    assert sorted(s.name for s in defs.schedules) == [
+        "customers_daily_job_nightly",
+        "orders_daily_job_nightly",
+    ]
+    revenue = dg.AssetKey(["marts", "daily_revenue_by_segment"])
+    for job in catalog.jobs:  # a mart over two datasets is in both their jobs
+        assert revenue in defs.resolve_job_def(job).asset_layer.executable_asset_keys
+    late = defs.resolve_sensor_def("orders_late_changes_sensor")
+    assert set(late.asset_selection.resolve(defs.resolve_asset_graph())) == {
+        dg.AssetKey(["marts", "daily_orders"]),
+        revenue,
+    }
+    assert set(catalog.plan_inputs) == {
+        key for key in defs.resolve_asset_graph().materializable_asset_keys
+    }

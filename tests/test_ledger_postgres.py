@@ -24,7 +24,7 @@ from platform_assets.core.ledger import Ledger, PublishedVersion
 from platform_assets.datasets.orders.assets import ORDERS
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.idempotency import SKIPPED_KEY
-from platform_assets.orchestration.pipeline import staging_version
+from platform_assets.orchestration.staging import staging_version
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import load_settings
 from platform_assets.storage.metadata_postgres import MetadataDatabaseError

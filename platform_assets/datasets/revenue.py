@@ -8,18 +8,19 @@ day's snapshot count under segment ``unknown``.
 
 import datetime as dt
 
+import dagster as dg
 import duckdb
 import polars as pl
 
 from platform_assets.core.fingerprint import combine_fingerprints
-from platform_assets.datasets.customers.dataset import curated_customers_daily
+from platform_assets.datasets.customers.dataset import CUSTOMERS_DAILY
 from platform_assets.datasets.orders.assets import (
-    curated_orders,
+    CURATED_ORDERS,
     order_day_checksums,
     orders_read_per_day,
 )
 from platform_assets.datasets.orders.schema import MONEY
-from platform_assets.orchestration.pipeline import Mart, mart_asset
+from platform_assets.orchestration.declarations import Mart
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame
@@ -79,7 +80,7 @@ def build_revenue(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
 DAILY_REVENUE_BY_SEGMENT = Mart(
     key=["marts", "daily_revenue_by_segment"],
     group="revenue",
-    deps=[curated_orders.key, curated_customers_daily.key],
+    deps=[dg.AssetKey(CURATED_ORDERS.key), dg.AssetKey(CUSTOMERS_DAILY.key)],
     table="marts.daily_revenue_by_segment",
     description=(
         "Revenue and order counts per business day, customer segment and currency: the "
@@ -90,4 +91,4 @@ DAILY_REVENUE_BY_SEGMENT = Mart(
     build=build_revenue,
     reads=[CURATED_TABLE, SNAPSHOT_TABLE],
 )
-marts_daily_revenue_by_segment = mart_asset(DAILY_REVENUE_BY_SEGMENT)
+DECLARATIONS = [DAILY_REVENUE_BY_SEGMENT]  # a mart over two datasets: in both their jobs

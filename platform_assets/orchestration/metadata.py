@@ -5,9 +5,16 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from platform_assets.core.code_version import CodeVersion
 from platform_assets.storage.table_schema import duckdb_type
 
 PREVIEW_ROWS = 10
+CODE_VERSION_PARTS = "platform/code_version_parts"
+
+
+def versioned(write_spec: dict[str, str], version: CodeVersion) -> dict[str, str]:
+    """Definition metadata: the write spec and the digests of the code version's parts."""
+    return {**write_spec, CODE_VERSION_PARTS: version.describe()}
 
 
 def column_schema(frame: pl.DataFrame) -> dg.TableSchema:

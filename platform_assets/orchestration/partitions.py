@@ -1,20 +1,35 @@
-"""Daily partitions of the Dagster assets, and the backfill policy."""
+"""Daily partitions of the Dagster assets and their backfill policy (from the settings)."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import dagster as dg
 
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.settings import load_settings
 
 
-def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:
-    """Daily partitions from ``PLATFORM_START_DATE`` (or ``start_date``), ending yesterday."""
-    start = start_date or load_settings().start_date
-    validate_partition_key(start)
-    return dg.DailyPartitionsDefinition(start_date=start)
+@dataclass(frozen=True)
+class Cadence:
+    """The partitions and backfill policy every asset of a code location shares.
+
+    ``partitions``: daily from the settings' start date, ending yesterday (UTC);
+    ``backfill``: UI asset backfills run ranges of up to the settings' maximum days per run.
+    """
+
+    partitions: dg.DailyPartitionsDefinition
+    backfill: dg.BackfillPolicy
+
+    @classmethod
+    def daily(cls, start_date: str, max_partitions_per_run: int) -> Cadence:
+        """Daily partitions from ``start_date``, backfilled in ranges of at most
+        ``max_partitions_per_run`` days per run."""
+        validate_partition_key(start_date)
+        return cls(
+            dg.DailyPartitionsDefinition(start_date=start_date),
+            dg.BackfillPolicy.multi_run(max_partitions_per_run),
+        )
 
 
 class OutsidePartitions(ValueError):
@@ -47,11 +62,6 @@ def require_partitions(partitions_def: dg.PartitionsDefinition, keys: list[str])
             f"{name_keys(outside)} {'is' if len(outside) == 1 else 'are'} outside the partitions "
             f"{partition_range(partitions_def)} (PLATFORM_START_DATE through yesterday, UTC)"
         )
-
-
-def backfill_policy() -> dg.BackfillPolicy:
-    """UI asset backfills run ranges of up to ``PLATFORM_MAX_PARTITIONS_PER_RUN`` days per run."""
-    return dg.BackfillPolicy.multi_run(load_settings().max_partitions_per_run)
 
 
 def observable_source(**kwargs):

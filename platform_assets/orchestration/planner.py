@@ -58,9 +58,6 @@ class PlanInputs:
     present: Callable[[PlanResources, str, PublishedVersion], bool] | None = None
 
 
-_INPUTS: dict[dg.AssetKey, PlanInputs] = {}
-
-
 def upstream_checksums(
     warehouse: WarehouseResource, upstream: str, partition_keys: list[str]
 ) -> dict[str, str]:
@@ -72,14 +69,29 @@ def upstream_checksums(
     return checksums
 
 
-def register_inputs(key: dg.AssetKey, inputs: PlanInputs) -> None:
-    """Declare how the asset ``key`` fingerprints its inputs (called by the asset factories)."""
-    _INPUTS[key] = inputs
+CATALOG = "catalog"  # the resource key of the code location's :class:`Catalog`
 
 
-def across_days(keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
-    """Those of ``keys`` whose days may change with any upstream day (marts), in order."""
-    return sorted(key for key in keys if key in _INPUTS and not _INPUTS[key].same_day)
+@dataclass(frozen=True)
+class Catalog:
+    """What the platform's tools need of a code location besides Dagster's definitions:
+    how each asset fingerprints its inputs, the jobs the launcher runs and the ledger
+    datasets in display order. Assembled with the definitions from the declarations and
+    kept as the resource ``catalog`` (plain values; no asset requires it)."""
+
+    plan_inputs: dict[dg.AssetKey, PlanInputs]
+    jobs: tuple[str, ...]
+    datasets: tuple[str, ...]
+
+    def across_days(self, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+        """Those of ``keys`` whose days may change with any upstream day (marts), in order."""
+        inputs = self.plan_inputs
+        return sorted(key for key in keys if key in inputs and not inputs[key].same_day)
+
+
+def catalog_of(defs: dg.Definitions) -> Catalog:
+    """The catalog assembled with ``defs``."""
+    return defs.resources[CATALOG]
 
 
 @dataclass
@@ -141,14 +153,15 @@ def plan_job(
     if assets is not None:
         job_keys = job_keys & set(assets)
     ledger = Ledger(resources.warehouse)
+    plan_inputs = catalog_of(defs).plan_inputs
     changed: dict[dg.AssetKey, set[str]] = {}
     plans = []
     for key in (k for k in graph.toposorted_asset_keys if k in job_keys):
-        node, inputs = graph.get(key), _INPUTS.get(key)
+        node, inputs = graph.get(key), plan_inputs.get(key)
         if inputs is None:
             raise KeyError(
-                f"{key.to_user_string()} declares no input checksums for the planner: build it "
-                "with the pipeline's factories (staging_asset, published_asset, mart_asset)"
+                f"{key.to_user_string()} declares no input checksums for the planner: declare "
+                "it (orchestration.declarations) and build the definitions from it"
             )
         upstream = set().union(*(changed.get(parent, set()) for parent in node.parent_keys))
         if inputs.same_day:

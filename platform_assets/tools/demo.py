@@ -16,16 +16,8 @@ import polars as pl
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.definitions import defs
-from platform_assets.tools.launch import JOBS, day_keys, describe, launch_job
-
-DATASETS = [
-    "staging/customers",
-    "curated/customers_daily",
-    "staging/orders",
-    "curated/orders",
-    "marts/daily_orders",
-    "marts/daily_revenue_by_segment",
-]
+from platform_assets.orchestration.planner import catalog_of
+from platform_assets.tools.launch import day_keys, describe, launch_job
 
 
 def run_summary(run_ids: list[str]) -> pl.DataFrame:
@@ -40,7 +32,8 @@ def run_summary(run_ids: list[str]) -> pl.DataFrame:
     cell = pl.when(pl.col("status") == "skipped").then(pl.lit("skipped (unchanged)"))
     cell = cell.otherwise(counts)
     wide = rows.with_columns(cell=cell).pivot(on="dataset", index="partition", values="cell")
-    return wide.select("partition", *[d for d in DATASETS if d in wide.columns]).sort("partition")
+    shown = [d for d in catalog_of(defs).datasets if d in wide.columns]
+    return wide.select("partition", *shown).sort("partition")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     partitions = day_keys(validate_partition_key(args.start), args.days)
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
-        launches = [launch_job(job, partitions, instance, args.force) for job in JOBS]
+        launches = [
+            launch_job(job, partitions, instance, args.force) for job in catalog_of(defs).jobs
+        ]
     elapsed = time.monotonic() - began
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
         print(run_summary([run_id for launch in launches for run_id in launch.run_ids]))

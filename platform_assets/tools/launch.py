@@ -29,13 +29,13 @@ from platform_assets.orchestration.drift import verify_all
 from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
 from platform_assets.orchestration.io_managers import WRITE_STRATEGY
 from platform_assets.orchestration.partitions import require_partitions
-from platform_assets.orchestration.planner import JobPlan, PlanResources, across_days, plan_job
+from platform_assets.orchestration.planner import JobPlan, PlanResources, catalog_of, plan_job
 from platform_assets.storage.strategies import WriteStrategy
 
 # Step failures are summarised by describe(); the console would repeat them with tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-JOBS = ["customers_daily_job", "orders_daily_job"]
+JOBS = list(catalog_of(defs).jobs)  # of the environment's code location
 PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
 
 
@@ -184,7 +184,7 @@ def catch_up(
     published start no run.
     """
     job_keys = definitions.resolve_job_def(job_name).asset_layer.executable_asset_keys
-    marts = across_days(set(assets) & job_keys if assets else job_keys)
+    marts = catalog_of(definitions).across_days(set(assets) & job_keys if assets else job_keys)
     if not runs or not marts:
         return []
     ledger = Ledger(definitions.resources["warehouse"])
@@ -267,7 +267,7 @@ def repair(
     for key, days in sorted(by_asset.items()):
         job = next(
             j
-            for j in JOBS
+            for j in catalog_of(definitions).jobs
             if key in definitions.resolve_job_def(j).asset_layer.executable_asset_keys
         )
         for group in contiguous(days):

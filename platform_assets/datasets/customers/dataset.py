@@ -11,13 +11,7 @@ import polars as pl
 from platform_assets.core import checks
 from platform_assets.core.checks import ERROR, WARN, RowRule
 from platform_assets.core.landing_parser import LandingContract
-from platform_assets.orchestration.pipeline import (
-    DatasetSpec,
-    Publish,
-    landing_source,
-    published_asset,
-)
-from platform_assets.orchestration.pipeline import staging_asset as staging_of
+from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Publish
 from platform_assets.storage.strategies import WriteStrategy
 
 SEGMENTS = ("consumer", "smb", "enterprise")
@@ -89,17 +83,21 @@ CUSTOMERS = DatasetSpec(
     checks=CHECKS,
     audit=audit_day,
 )
-landing_customers = landing_source(CUSTOMERS)
-staging_customers = staging_of(CUSTOMERS)
-curated_customers_daily = published_asset(
-    CUSTOMERS,
-    Publish(
-        key=["curated", "customers_daily"],
-        table="curated.customers_daily",
-        strategy=WriteStrategy.OVERWRITE_PARTITION,
-        partition_column="snapshot_date",
-        transform=snapshot_rows,
-        description="Each day's customer snapshot in curated.customers_daily, day replaced whole.",
-    ),
+CUSTOMERS_DAILY = Publish(
+    key=["curated", "customers_daily"],
+    table="curated.customers_daily",
+    strategy=WriteStrategy.OVERWRITE_PARTITION,
+    partition_column="snapshot_date",
+    transform=snapshot_rows,
+    description="Each day's customer snapshot in curated.customers_daily, day replaced whole.",
 )
-ASSETS = [landing_customers, staging_customers, curated_customers_daily]
+DECLARATIONS = [
+    Dataset(
+        spec=CUSTOMERS,
+        publications=(CUSTOMERS_DAILY,),
+        job_description=(
+            "Stage and publish one day's customer snapshot (overwrite), then the marts "
+            "that read it."
+        ),
+    )
+]

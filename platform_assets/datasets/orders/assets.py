@@ -1,20 +1,13 @@
-"""Assets of the orders dataset: landing -> staging -> curated (merge) -> marts (overwrite)."""
+"""The orders dataset declared: landing -> staging -> curated (merge) -> marts (overwrite)."""
 
 import datetime as dt
 
+import dagster as dg
 import duckdb
 import polars as pl
 
 from platform_assets.datasets.orders import checks, schema, transforms
-from platform_assets.orchestration.pipeline import (
-    DatasetSpec,
-    Mart,
-    Publish,
-    landing_source,
-    mart_asset,
-    published_asset,
-    staging_asset,
-)
+from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Mart, Publish
 from platform_assets.storage.strategies import WriteStrategy
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
@@ -39,8 +32,6 @@ ORDERS = DatasetSpec(
     audit=checks.audit_partition,
 )
 
-landing_orders = landing_source(ORDERS)
-staging_orders = staging_asset(ORDERS)
 CURATED_ORDERS = Publish(
     key=["curated", "orders"],
     table=schema.CURATED_TABLE,
@@ -59,7 +50,6 @@ CURATED_ORDERS = Publish(
         "staged artifacts (README: Rebuild)."
     ),
 )
-curated_orders = published_asset(ORDERS, CURATED_ORDERS)
 
 
 def orders_read_per_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, int]:
@@ -102,7 +92,7 @@ def build_daily_orders(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
 DAILY_ORDERS = Mart(
     key=["marts", "daily_orders"],
     group=schema.DATASET,
-    deps=[curated_orders.key],
+    deps=[dg.AssetKey(CURATED_ORDERS.key)],
     table=schema.MART_TABLE,
     description=(
         "Orders and revenue per business day (the day an order was placed), status and "
@@ -113,6 +103,15 @@ DAILY_ORDERS = Mart(
     build=build_daily_orders,
     reads=[schema.CURATED_TABLE],
 )
-marts_daily_orders = mart_asset(DAILY_ORDERS)
 
-ASSETS = [landing_orders, staging_orders, curated_orders, marts_daily_orders]
+DECLARATIONS = [
+    Dataset(
+        spec=ORDERS,
+        publications=(CURATED_ORDERS,),
+        marts=(DAILY_ORDERS,),
+        job_description=(
+            "Stage, merge and publish one landing day of orders: staging -> curated -> "
+            "the marts over curated.orders."
+        ),
+    )
+]

@@ -18,13 +18,13 @@ import dagster as dg
 
 from platform_assets.core.ledger import Ledger, rewind
 from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.orchestration.declarations import Mart
 from platform_assets.orchestration.idempotency import REASON_TAG
 from platform_assets.orchestration.partitions import (
     name_keys,
     outside_partitions,
     partition_range,
 )
-from platform_assets.orchestration.pipeline import DAILY, Mart
 from platform_assets.orchestration.resources import TablesResource
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.table_store import TableStore
@@ -82,7 +82,12 @@ def pending_changes(
 
 
 def build_late_changes_sensor(
-    name: str, source_dataset: str, marts: list[Mart], interval_s: int, tables: TablesResource
+    name: str,
+    source_dataset: str,
+    marts: list[Mart],
+    interval_s: int,
+    tables: TablesResource,
+    partitions: dg.PartitionsDefinition,
 ) -> dg.SensorDefinition:
     """A sensor that recomputes the days of ``marts`` whose inputs a merge changed.
 
@@ -106,11 +111,11 @@ def build_late_changes_sensor(
         changes, cursor = pending_changes(
             context.instance, warehouse, source_dataset, ChangesCursor.load(context.cursor)
         )
-        outside = outside_partitions(DAILY, list(changes))
+        outside = outside_partitions(partitions, list(changes))
         if outside:
             context.log.warning(
                 f"business day(s) {name_keys(outside)} of {names} changed but are outside the "
-                f"partitions {partition_range(DAILY)}; not requested"
+                f"partitions {partition_range(partitions)}; not requested"
             )
         days = sorted(set(changes) - set(outside))
         store = tables.store()
