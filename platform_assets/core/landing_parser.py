@@ -29,6 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from platform_assets.core.landing import LandingEntry as LandingFile
 from platform_assets.core.landing_values import (
@@ -38,9 +40,12 @@ from platform_assets.core.landing_values import (
     problem,
     quoted,
     raw_of,
+    type_name,
 )
 
-LINE = "_line"
+LINE = "\x1fline"  # the row's line number while parsing (a name no header uses)
+BOM = b"\xef\xbb\xbf"
+MAX_SUMMARY_KINDS = 10
 REJECT_SCHEMA = pl.Schema(
     {"source_file": pl.String, "line": pl.Int64, "reason": pl.String, "raw": pl.String}
 )
@@ -112,7 +117,8 @@ def validate_text_rows(
         return _whole_file(name, contract, reason, text.height + 1)
     extra = [c for c in header if c not in contract.schema]
     if extra:
-        warnings.append(f"{name}: extra column(s) ignored: {', '.join(extra)}")
+        named = f"{name}: extra column(s) ignored: {', '.join(extra)}"
+        warnings.append(named[:MAX_REASON_CHARS])
     typed = text.select(
         LINE,
         *[parse_value(c, t).alias(c) for c, t in contract.schema.items()],
@@ -167,8 +173,8 @@ def _reasons(contract: LandingContract) -> pl.Expr:
         for c in contract.not_null
     ]
     reasons += [
-        pl.when(~pl.col(c).is_in(sorted(allowed))).then(
-            pl.concat_str([pl.lit(f"unknown {c} code "), quoted(pl.col(raw_of(c)))])
+        pl.when((~pl.col(c).is_in(sorted(allowed))).fill_null(True)).then(
+            pl.concat_str([pl.lit(f"unknown {c} code "), quoted(pl.col(raw_of(c)).fill_null(""))])
         )
         for c, allowed in contract.allowed_values.items()
     ]
@@ -228,9 +234,14 @@ def _field_count_reason(expected: int, found: int) -> str:
 
 
 def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
-    """Parse one CSV landing file from its bytes."""
+    """Parse one CSV landing file from its bytes (a UTF-8 byte order mark is skipped)."""
+    data = data.removeprefix(BOM)
     if not data:
         return _whole_file(file.name, contract, "empty file (no header, no rows)", 1)
+    twice = _duplicated_columns(data)
+    if twice:
+        reason = f"column(s) {', '.join(twice)} named twice in the header: the file is ambiguous"
+        return _whole_file(file.name, contract, reason, data.count(b"\n"))
     if not _is_utf8(data):
         return _slow_csv(file, contract, data)
     try:
@@ -251,6 +262,15 @@ def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
         parsed.rejects = pl.concat([malformed, parsed.rejects]).sort("line")
         return parsed
     return validate_text_rows(file.name, text, contract, [])
+
+
+def _duplicated_columns(data: bytes) -> list[str]:
+    """Header names that appear more than once (none when the header does not decode)."""
+    try:
+        names = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return []
+    return sorted({n for n in names if names.count(n) > 1})
 
 
 def _check_field_counts(
@@ -288,44 +308,76 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def parse_parquet(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
-    """Parse one Parquet landing file from its bytes: each column is rendered as text
-    and typed like CSV text; time-zone-aware timestamps are taken in UTC; a column whose
-    Parquet type cannot hold the contract's values exactly rejects the file."""
+    """Parse one Parquet landing file from its bytes: the contract's columns are rendered
+    as text and typed like CSV text (extra columns ignored with a warning); timestamps
+    with a time zone (named or a fixed offset) are taken in UTC; a contract column whose
+    Parquet type cannot hold its values exactly rejects the file."""
     try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        table = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as exc:
         return _whole_file(file.name, contract, f"unreadable Parquet: {exc}", 1)
+    names = table.column_names
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        reason = f"column(s) {', '.join(twice)} named twice: the file is ambiguous"
+        return _whole_file(file.name, contract, reason, table.num_rows)
+    warnings = []
+    extra = [n for n in names if n not in contract.schema]
+    if extra:
+        named = f"{file.name}: extra column(s) ignored: {', '.join(extra)}"
+        warnings.append(named[:MAX_REASON_CHARS])
+    table = _utc_timestamps(table.select([n for n in names if n in contract.schema]))
+    try:
+        frame = pl.from_arrow(table)
+    except (pl.exceptions.PolarsError, pa.ArrowException) as exc:
+        return _whole_file(file.name, contract, f"unreadable Parquet: {exc}", table.num_rows)
     unfit = _unfit_parquet_columns(frame.schema, contract)
     if unfit:
         return _whole_file(file.name, contract, "; ".join(unfit), frame.height)
-    text = frame.select(_as_text(c, t) for c, t in frame.schema.items())
+    text = frame.select(pl.col(c).cast(pl.String) for c in frame.columns)
     text = text.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
-    return validate_text_rows(file.name, text, contract, [])
+    return validate_text_rows(file.name, text, contract, warnings)
+
+
+def _utc_timestamps(table: pa.Table) -> pa.Table:
+    """Timestamp columns with a time zone as plain UTC timestamps (Parquet stores the
+    UTC instant; only the annotation goes)."""
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit))
+        if pa.types.is_timestamp(f.type) and f.type.tz
+        else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def _fits(dtype: pl.DataType, expected: pl.DataType) -> bool:
+    """Whether a Parquet column of ``dtype`` can carry ``expected`` values exactly as text."""
+    if dtype in (pl.String, pl.Null):
+        return True
+    if isinstance(expected, pl.Datetime) or expected == pl.Date:
+        return isinstance(dtype, pl.Datetime) or dtype == pl.Date
+    if isinstance(expected, pl.Decimal):
+        return isinstance(dtype, pl.Decimal) or dtype.is_integer()
+    if expected.is_integer():
+        return dtype.is_integer()
+    return dtype.is_integer() or isinstance(dtype, pl.Categorical | pl.Enum) or dtype == pl.Boolean
 
 
 def _unfit_parquet_columns(schema: pl.Schema, contract: LandingContract) -> list[str]:
-    """Why columns of a Parquet file cannot be read exactly (none: an empty list)."""
+    """Why contract columns of a Parquet file cannot be read exactly (none: an empty list)."""
     unfit = []
     for column, dtype in schema.items():
-        expected = contract.schema.get(column)
-        if expected is None:
-            continue
-        if dtype.is_nested() or dtype == pl.Binary or dtype == pl.Object:
-            unfit.append(f"{column}: Parquet type {dtype} cannot be read as text")
-        elif isinstance(expected, pl.Decimal) and dtype.is_float():
+        expected = contract.schema[column]
+        if isinstance(expected, pl.Decimal) and dtype.is_float():
             unfit.append(
                 f"{column}: Parquet type {dtype} is a binary float, which cannot hold "
                 f"decimal({expected.precision},{expected.scale}) amounts exactly; deliver "
                 "a decimal or text column"
             )
+        elif not _fits(dtype, expected):
+            unfit.append(f"{column}: Parquet type {dtype} cannot hold {type_name(expected)} values")
     return unfit
-
-
-def _as_text(column: str, dtype: pl.DataType) -> pl.Expr:
-    value = pl.col(column)
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        value = value.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return value.cast(pl.String).alias(column)
 
 
 def parse_landing_file(
@@ -368,7 +420,10 @@ def reject_summary(rejects: pl.DataFrame, examples: int = SUMMARY_EXAMPLES) -> s
         _kind(reason) for reason in rejects.get_column("reason").to_list()
     ).most_common()
     lines = [f"{rejects.height} row(s) quarantined:"]
-    lines += [f"  {count} x {kind}" for kind, count in kinds]
+    lines += [f"  {count} x {kind[:MAX_REASON_CHARS]}" for kind, count in kinds[:MAX_SUMMARY_KINDS]]
+    if len(kinds) > MAX_SUMMARY_KINDS:
+        rest = sum(count for _, count in kinds[MAX_SUMMARY_KINDS:])
+        lines.append(f"  {rest} x other reasons ({len(kinds) - MAX_SUMMARY_KINDS} kinds)")
     lines.append("first rows:")
     lines += [
         f"  {row['source_file']} line {row['line']}: {row['reason']}"

@@ -3,10 +3,12 @@
 - Decimals (money) are taken only when the text has at most the contract's scale of
   significant decimals and fits its precision: ``12.345`` for ``decimal(18,2)`` is
   refused, never rounded (trailing zeros such as ``12.3400`` are exact and taken).
-- Timestamps are ISO 8601: ``YYYY-MM-DD`` then a space or ``T``, ``HH:MM:SS``, an
-  optional fraction of up to 6 digits (more only if the rest are zeros) and an optional
-  ``Z`` or ``+HH:MM`` / ``+HHMM`` / ``+HH`` offset; a value with an offset is
-  normalised to UTC. The common form (space, no offset) takes the fast path.
+- Timestamps are ISO 8601: ``YYYY-MM-DD`` then a space or ``T``, ``HH:MM:SS`` (hours
+  00-23, minutes and seconds 00-59; no leap second), an optional fraction of up to 6
+  digits (more only if the rest are zeros) and an optional ``Z`` or ``+HH:MM`` /
+  ``+HHMM`` / ``+HH`` offset; a value with an offset is normalised to UTC. The common
+  form (space, no offset) takes the fast path. Dates are ``YYYY-MM-DD``. Every field is
+  zero-padded, and a value must lie in years 0001-9999 (after the UTC conversion).
 - Other types are cast from their stripped text.
 
 Reasons quote the offending value capped at :data:`MAX_VALUE_CHARS` characters.
@@ -14,18 +16,24 @@ Reasons quote the offending value capped at :data:`MAX_VALUE_CHARS` characters.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 MAX_VALUE_CHARS = 80
 FAST_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f"
-# the longest text the fast path may take: "YYYY-MM-DD HH:MM:SS.ffffff" (26 characters);
-# a longer fraction would be truncated by it, so it goes to the ISO path instead
-_FAST_MAX_BYTES = 26
-_FAST_MIN_BYTES = 19
+_CLOCK = r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+_YEAR = r"(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})"  # 0001-9999
+# what the fast path may take: the parser behind it accepts unpadded fields, second 60
+# and (truncating them) more than 6 fractional digits, so only this exact shape goes there
+_FAST = rf"^{_YEAR}-\d{{2}}-\d{{2}} {_CLOCK}(?:\.\d{{1,6}})?$"
 _ISO = (
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,6})0*)?"
+    rf"^(\d{{4}}-\d{{2}}-\d{{2}})[T ]({_CLOCK})(?:\.(\d{{1,6}})0*)?"
     r"(Z|z|[+-]\d{2}(?::?\d{2})?)?$"
 )
+_DATE = rf"^{_YEAR}-\d{{2}}-\d{{2}}$"
+EARLIEST = dt.datetime(1, 1, 1)
+LATEST = dt.datetime(9999, 12, 31, 23, 59, 59, 999999)
 TIMESTAMP_FORM = (
     "ISO 8601 timestamp (YYYY-MM-DD HH:MM:SS[.ffffff], T allowed, Z or +HH:MM optional)"
 )
@@ -83,14 +91,19 @@ def parse_value(column: str, dtype: pl.DataType) -> pl.Expr:
         fast = text.str.to_datetime(
             FAST_TIMESTAMP, time_unit=dtype.time_unit, strict=False, cache=False
         )
-        short = text.str.len_bytes().is_between(_FAST_MIN_BYTES, _FAST_MAX_BYTES)
-        return pl.when(short).then(fast)
+        return pl.when(text.str.contains(_FAST)).then(fast)  # the shape keeps years 0001-9999
     if dtype == pl.Date:
-        return text.str.to_date("%Y-%m-%d", strict=False)
+        date = text.str.to_date("%Y-%m-%d", strict=False)
+        return pl.when(text.str.contains(_DATE)).then(date)
     if isinstance(dtype, pl.Decimal):
         exact = text.str.contains(_exact_decimal(dtype))
         return pl.when(exact).then(text.cast(dtype, strict=False))
     return text.cast(dtype, strict=False)
+
+
+def in_range(value: pl.Expr) -> pl.Expr:
+    """``value`` where it lies in years 0001-9999 (what every consumer can represent)."""
+    return pl.when(value.is_between(EARLIEST, LATEST)).then(value)
 
 
 def iso_timestamps(typed: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
@@ -123,7 +136,7 @@ def _iso(raw: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
     minutes = offset.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
     valid_zone = zone.is_null() | ((hours <= 23) & (minutes <= 59))
     shift = pl.duration(minutes=sign * (hours * 60 + minutes))
-    return pl.when(valid_zone).then(local - shift)
+    return in_range(pl.when(valid_zone).then(local - shift))
 
 
 def problem(column: str, dtype: pl.DataType) -> pl.Expr:

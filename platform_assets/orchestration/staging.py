@@ -18,7 +18,7 @@ from platform_assets.core.landing import DaySnapshot, LandingChanged, LandingEnt
 from platform_assets.core.landing_parser import parse_day, reject_summary
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.core.publisher import Publication
+from platform_assets.core.publisher import Publication, error_text
 from platform_assets.orchestration import audit
 from platform_assets.orchestration.declarations import (
     PARTITION_COLUMN,
@@ -160,35 +160,47 @@ def staging_asset(spec: DatasetSpec, cadence: Cadence) -> dg.AssetsDefinition:
             )
 
         publication = Publication(attempts=plan.attempts, precondition=still_current)
-        quarantined = []
+        quarantined: dict[str, pl.DataFrame] = {}
+        failed: dict[str, Exception] = {}
         try:
             for key in plan.todo:
-                day = parse_day(snapshots[key].contents, spec.contract, validate_partition_key(key))
+                try:
+                    day = parse_day(
+                        snapshots[key].contents, spec.contract, validate_partition_key(key)
+                    )
+                    staged = spec.stage(day.rows, validate_partition_key(key))
+                    outcomes = spec.audit(staged, day.rejects.height, day.total, trailing[key])
+                except Exception as exc:  # one day's failure never stops the run's other days
+                    failed[key] = exc
+                    continue
                 for problem in [*day.warnings, reject_summary(day.rejects)]:
                     if problem:
                         context.log.warning(f"{spec.name} {key}: {problem}")
-                staged = spec.stage(day.rows, validate_partition_key(key))
                 publication.frames[key] = staged
                 publication.rows_in[key] = day.total
-                publication.outcomes[key] = spec.audit(
-                    staged, day.rejects.height, day.total, trailing[key]
-                )
-                quarantined.append(day.rejects)
+                publication.outcomes[key] = outcomes
+                quarantined[key] = day.rejects
                 context.log.info(
                     f"{spec.name} {key}: {len(snapshots[key].contents)} file(s), {day.total} "
                     f"rows, {day.rejects.height} quarantined, {staged.height} staged"
                 )
-            if plan.todo:
+            if quarantined:
                 replace_quarantine(
-                    tables.store(), spec.quarantine_table, pl.concat(quarantined), plan.todo
+                    tables.store(),
+                    spec.quarantine_table,
+                    pl.concat(quarantined.values()),
+                    sorted(quarantined),
                 )
         except Exception as exc:
             pub.fail(list(plan.attempts.values()), exc)
             raise
+        for key, exc in sorted(failed.items()):
+            context.log.error(f"{spec.name} {key}: not staged: {error_text(exc)}")
+            pub.fail([plan.attempts[key]], exc)
         metadata = plan_metadata(plan, pub)
         if plan.todo:
             rows_in = sum(publication.rows_in.values())
-            rejects = sum(frame.height for frame in quarantined)
+            rejects = sum(frame.height for frame in quarantined.values())
             staged_rows = sum(frame.height for frame in publication.frames.values())
             metadata |= {
                 "files_in": sum(len(snapshots[k].contents) for k in plan.todo),

@@ -31,6 +31,10 @@ from platform_assets.core.partition_keys import validate_partition_key
 LINK = "symbolic link; links are not followed, deliver the file itself"
 DAY_LINK = "day folder is a symbolic link; links are not followed, deliver the files themselves"
 NOT_REGULAR = "not a regular file (a FIFO, socket or device); deliver the file itself"
+HARD_LINK = (
+    "hard link (the file has {links} names, one may be outside the landing area); deliver "
+    "a file of its own"
+)
 BAD_NAME = "file name is not valid UTF-8 (shown with \\x escapes); rename the file"
 UNREADABLE = read_problem(PermissionError(errno.EACCES, os.strerror(errno.EACCES)))
 
@@ -80,8 +84,11 @@ class LocalLanding:
             return [LandingFile(folder.name, folder, 0, DAY_LINK)]
         if not folder.is_dir():
             return []
-        with os.scandir(folder) as entries:
-            found = [_entry(e) for e in entries if is_landing_name(e.name)]
+        try:
+            with os.scandir(folder) as entries:
+                found = [_entry(e) for e in entries if is_landing_name(e.name)]
+        except OSError as exc:  # refused as a whole: the day is blocked, no other day is
+            return [LandingFile(folder.name, folder, 0, f"day folder {read_problem(exc)}")]
         return sorted((f for f in found if f), key=lambda f: f.name)
 
     def files_by_day(self, dataset: str) -> dict[str, list[LandingFile]]:
@@ -168,6 +175,8 @@ def _entry(found: os.DirEntry) -> LandingFile | None:
         problem = NOT_REGULAR
     elif name != found.name:
         problem = BAD_NAME
+    elif info.st_nlink > 1:
+        problem = HARD_LINK.format(links=info.st_nlink)
     elif not os.access(path, os.R_OK, effective_ids=True):
         problem = UNREADABLE
     else:
