@@ -1,10 +1,12 @@
 """The code location: assets, jobs, sensors, schedules and resources for the environment.
 
 Assembled from the datasets' declarations (:func:`platform_assets.datasets.declarations`)
-and the settings given (nothing is read from the environment at import but by the
-module-level ``defs`` that ``dagster dev`` loads).
+and the settings given. Nothing is read from the environment at import: ``defs`` (what
+``dagster dev`` loads) and :func:`environment_definitions` (what the commands use) build
+the environment's code location when they are called.
 """
 
+import functools
 from collections.abc import Sequence
 
 import dagster as dg
@@ -135,4 +137,13 @@ def build_definitions(
     )
 
 
-defs = build_definitions()
+@functools.cache
+def environment_definitions() -> dg.Definitions:
+    """The code location for the environment's settings (built once per process)."""
+    return build_definitions()
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dagster dev`` loads: the environment's code location."""
+    return environment_definitions()

@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from platform_assets.orchestration.partitions import OutsidePartitions
+from platform_assets.orchestration.planner import catalog_of
 from platform_assets.tools import launch as launch_cli
-from platform_assets.tools.launch import JOBS, launch_job
+from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
 
 ORDERS_DATASETS = [
@@ -29,7 +30,10 @@ def instance():
 
 
 def launch_all(settings, defs, instance, keys, force=False):
-    return [launch_job(job, keys, instance, force=force, definitions=defs) for job in JOBS]
+    return [
+        launch_job(job, keys, instance, force=force, definitions=defs)
+        for job in catalog_of(defs).jobs
+    ]
 
 
 def ledger_rows(settings, run_ids: list[str]) -> pl.DataFrame:

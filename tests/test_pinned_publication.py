@@ -11,9 +11,10 @@ import duckdb
 import pytest
 
 from platform_assets.core.ledger import Ledger
+from platform_assets.orchestration.planner import catalog_of
 from platform_assets.storage.lake import ArtifactMismatch
 from platform_assets.storage.landing_local import LandingFile
-from platform_assets.tools.launch import JOBS, describe, launch_job
+from platform_assets.tools.launch import describe, launch_job
 from tests.conftest import read_table, run_orders
 from tests.test_late_changes import DAY1, DAY2, DAY3, event, land, reference_marts
 
@@ -168,7 +169,7 @@ def test_one_bad_day_in_a_range_blocks_that_day_only(settings, defs, instance):
     land(settings, "2024-01-02", [*DAY2, bad])
     land(settings, "2024-01-03", DAY3)
     keys = ["2024-01-01", "2024-01-02", "2024-01-03"]
-    launches = [launch_job(job, keys, instance, definitions=defs) for job in JOBS]
+    launches = [launch_job(job, keys, instance, definitions=defs) for job in catalog_of(defs).jobs]
     orders_launch = launches[1]
 
     assert not orders_launch.success

@@ -5,7 +5,8 @@ import duckdb
 import pytest
 
 from platform_assets.orchestration.drift import verify_all
-from platform_assets.tools.launch import JOBS, launch_job, repair
+from platform_assets.orchestration.planner import catalog_of
+from platform_assets.tools.launch import launch_job, repair
 from tests.conftest import read_table, run_orders
 
 MART_SQL = "SELECT * FROM marts.daily_orders ORDER BY ALL"
@@ -15,7 +16,7 @@ MART_SQL = "SELECT * FROM marts.daily_orders ORDER BY ALL"
 def published(settings, defs, sample_days):
     keys = sample_days(days=3, orders_per_day=100)
     with dg.instance_for_test() as instance:
-        for job in JOBS:
+        for job in catalog_of(defs).jobs:
             assert launch_job(job, keys, instance, definitions=defs).success
         yield keys, instance
 

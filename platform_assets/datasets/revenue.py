@@ -25,8 +25,8 @@ from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame
 
-SNAPSHOT_TABLE = "curated.customers_daily"
-CURATED_TABLE = "curated.orders"
+SNAPSHOT_TABLE = CUSTOMERS_DAILY.table
+CURATED_TABLE = CURATED_ORDERS.table
 SNAPSHOT_DAYS = (
     f"SELECT customer_id, snapshot_date, segment FROM {qualified(SNAPSHOT_TABLE)} "  # noqa: S608
     "WHERE snapshot_date IN (SELECT unnest($days::DATE[]))"

@@ -68,10 +68,17 @@ def assemble(
 
     ``tables`` is the published-tables resource the late-changes sensors read.
     """
+    unknown = [d for d in declarations if not isinstance(d, Dataset | Mart)]
+    if unknown:
+        raise TypeError(
+            f"DECLARATIONS hold Dataset and Mart values only, not {type(unknown[0]).__name__}: "
+            f"{unknown[0]!r:.200}"
+        )
     datasets = sorted((d for d in declarations if isinstance(d, Dataset)), key=lambda d: d.name)
     shared = [d for d in declarations if isinstance(d, Mart)]
     marts = [m for d in datasets for m in d.marts] + shared
     _refuse_duplicates(datasets, marts)
+    _refuse_unknown_inputs(datasets, marts)
     assets: list[dg.AssetsDefinition | dg.SourceAsset] = []
     plan_inputs: dict[dg.AssetKey, PlanInputs] = {}
     for dataset in datasets:
@@ -145,7 +152,7 @@ def _late_changes_sensors(
         readers = readers_of(marts, [key])
         if not readers:
             continue
-        suffix = "" if len(merged) == 1 else "_" + "_".join(publish.key[1:])
+        suffix = "" if len(merged) == 1 else "_" + "_".join(publish.key)
         sensors.append(
             build_late_changes_sensor(
                 f"{dataset.name}{suffix}_late_changes_sensor",
@@ -164,10 +171,26 @@ def _tracks_impact(publish: Publish) -> bool:
 
 
 def _refuse_duplicates(datasets: Sequence[Dataset], marts: Sequence[Mart]) -> None:
+    """Two declarations of one name, asset key or table would overwrite each other."""
     names = [d.name for d in datasets]
     keys = [dg.AssetKey(p.key) for d in datasets for p in d.publications]
     keys += [m.asset_key for m in marts]
-    for what, values in (("dataset name", names), ("asset key", keys)):
+    tables = [p.table for d in datasets for p in d.publications] + [m.table for m in marts]
+    tables += [d.spec.quarantine_table for d in datasets]
+    for what, values in (("dataset name", names), ("asset key", keys), ("table", tables)):
         twice = sorted({str(v) for v in values if values.count(v) > 1})
         if twice:
             raise ValueError(f"{what} declared twice: {', '.join(twice)}")
+
+
+def _refuse_unknown_inputs(datasets: Sequence[Dataset], marts: Sequence[Mart]) -> None:
+    """A mart must read declared publications or marts (a typo would leave it in no job)."""
+    known = {dg.AssetKey(p.key) for d in datasets for p in d.publications}
+    known |= {m.asset_key for m in marts}
+    for mart in marts:
+        unknown = [k.to_user_string() for k in mart.deps if k not in known]
+        if unknown:
+            raise ValueError(
+                f"{mart.asset_key.to_user_string()} reads {', '.join(unknown)}, which no "
+                "dataset declares (a publication or a mart)"
+            )

@@ -58,9 +58,3 @@ def frame_metadata(frame: pl.DataFrame, location: str) -> dict[str, dg.MetadataV
         **where,
         "preview": table_preview(frame),
     }
-
-
-def count_by_day(frame: pl.DataFrame, date_column: str) -> dict[str, int]:
-    """Rows per value of a date column, keyed by ISO date (the daily partition key)."""
-    counts = frame.group_by(date_column).len()
-    return {day.isoformat(): n for day, n in counts.iter_rows() if day is not None}

@@ -116,7 +116,8 @@ def rollback(ledger: Ledger, lake: LakeStore, asset_key: dg.AssetKey, partition:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    from platform_assets.definitions import defs
+    from platform_assets.definitions import environment_definitions
+    from platform_assets.orchestration.planner import catalog_of
     from platform_assets.settings import load_settings
     from platform_assets.tools.launch import launch_job
 
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = load_settings()
+    defs = environment_definitions()
     ledger = Ledger(defs.resources["warehouse"])
     lake = defs.resources["lake"].store()
     keys = staged_assets(defs)
@@ -144,7 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         partition = validate_partition_key(args.partition).isoformat()
         checksum = rollback(ledger, lake, keys[0], partition)
         print(f"{keys[0].to_user_string()} {partition}: artifact {checksum} is current again")
-        job = f"{args.dataset}_daily_job"
+        job = next(
+            j
+            for j in catalog_of(defs).jobs
+            if keys[0] in defs.resolve_job_def(j).asset_layer.executable_asset_keys
+        )
         in_job = defs.resolve_job_def(job).asset_layer.executable_asset_keys
         publishing = sorted(k for k in in_job if k != keys[0])
         with dg.DagsterInstance.get() as instance:

@@ -15,14 +15,14 @@ import polars as pl
 
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.definitions import defs
+from platform_assets.definitions import environment_definitions
 from platform_assets.orchestration.planner import catalog_of
 from platform_assets.tools.launch import day_keys, describe, launch_job
 
 
 def run_summary(run_ids: list[str]) -> pl.DataFrame:
     """One row per partition: each dataset's ledger status and rows in -> rows written."""
-    rows = Ledger(defs.resources["warehouse"]).latest_of_runs(run_ids)
+    rows = Ledger(environment_definitions().resources["warehouse"]).latest_of_runs(run_ids)
     counts = pl.format(
         "{} {}->{}",
         "status",
@@ -32,7 +32,7 @@ def run_summary(run_ids: list[str]) -> pl.DataFrame:
     cell = pl.when(pl.col("status") == "skipped").then(pl.lit("skipped (unchanged)"))
     cell = cell.otherwise(counts)
     wide = rows.with_columns(cell=cell).pivot(on="dataset", index="partition", values="cell")
-    shown = [d for d in catalog_of(defs).datasets if d in wide.columns]
+    shown = [d for d in catalog_of(environment_definitions()).datasets if d in wide.columns]
     return wide.select("partition", *shown).sort("partition")
 
 
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     with dg.DagsterInstance.get() as instance:
         launches = [
-            launch_job(job, partitions, instance, args.force) for job in catalog_of(defs).jobs
+            launch_job(job, partitions, instance, args.force)
+            for job in catalog_of(environment_definitions()).jobs
         ]
     elapsed = time.monotonic() - began
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, tbl_hide_dataframe_shape=True):

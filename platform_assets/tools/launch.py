@@ -24,7 +24,7 @@ import dagster as dg
 from platform_assets.core.landing import LandingRefused
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.definitions import defs
+from platform_assets.definitions import environment_definitions
 from platform_assets.orchestration.drift import verify_all
 from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
 from platform_assets.orchestration.io_managers import WRITE_STRATEGY
@@ -35,7 +35,6 @@ from platform_assets.storage.strategies import WriteStrategy
 # Step failures are summarised by describe(); the console would repeat them with tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-JOBS = list(catalog_of(defs).jobs)  # of the environment's code location
 PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
 
 
@@ -55,7 +54,7 @@ def run_range(
         tags[FORCE_TAG] = "true"
     if rebuild:
         tags[REBUILD_TAG] = "true"
-    job = (definitions or defs).resolve_job_def(job_name)
+    job = (definitions or environment_definitions()).resolve_job_def(job_name)
     return job.execute_in_process(
         run_config=QUIET,
         instance=instance,
@@ -146,7 +145,7 @@ def launch_job(
     """
     if not partitions:
         raise ValueError(f"{job_name}: no partitions to launch")
-    definitions = definitions or defs
+    definitions = definitions or environment_definitions()
     require_partitions(definitions.resolve_job_def(job_name).partitions_def, partitions)
     plan_id = dt.datetime.now(dt.UTC).strftime(PLAN_ID_FORMAT)
     if rebuild and not current_state_assets(job_name, definitions, assets):
@@ -259,7 +258,7 @@ def repair(
     instance: dg.DagsterInstance, definitions: dg.Definitions | None = None
 ) -> list[JobLaunch]:
     """Recompute (forced) every published day that drifted from its ledger checksum."""
-    definitions = definitions or defs
+    definitions = definitions or environment_definitions()
     by_asset: dict[dg.AssetKey, list[str]] = {}
     for item in verify_all(definitions):
         by_asset.setdefault(dg.AssetKey.from_user_string(item.dataset), []).append(item.partition)
@@ -280,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start", help="first day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, default=1)
-    parser.add_argument("--job", action="append", choices=JOBS, help="default: every job")
+    defs = environment_definitions()
+    every_job = list(catalog_of(defs).jobs)
+    parser.add_argument("--job", action="append", choices=every_job, help="default: every job")
     parser.add_argument("--force", action="store_true", help="recompute unchanged partitions")
     parser.add_argument(
         "--repair", action="store_true", help="recompute the days `verify` finds drifted"
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--start is required (or --repair)")
     if args.repair and args.rebuild:
         parser.error("--repair and --rebuild do not go together")
-    jobs = args.job or JOBS
+    jobs = args.job or every_job
     if args.rebuild:
         jobs = [job for job in jobs if current_state_assets(job, defs)]
         if not jobs:

@@ -16,7 +16,6 @@ from platform_assets.tools.sample_common import uniform_hash, write_atomic
 
 SEGMENTS = np.array(["consumer", "consumer", "consumer", "smb", "smb", "enterprise"])
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "NL", "ES", "IT", "SE"])
-SNAPSHOT_COLUMNS = ["customer_id", "segment", "country", "signup_date"]
 CHUNK_CUSTOMERS = 250_000
 
 

@@ -13,10 +13,11 @@ from platform_assets.orchestration.drift import overwrite_targets, verify_all
 
 def main(argv: list[str] | None = None) -> int:
     """Print the drifted days; exit 1 when there are any."""
-    from platform_assets.definitions import defs
+    from platform_assets.definitions import environment_definitions
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args(argv)
+    defs = environment_definitions()
     began = dt.datetime.now(dt.UTC)
     drifted = verify_all(defs)
     for item in drifted:

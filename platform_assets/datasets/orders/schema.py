@@ -51,7 +51,6 @@ STAGING_SCHEMA = pl.Schema(
 )
 STAGING_COLUMNS = list(STAGING_SCHEMA)
 CURRENT_STATE_COLUMNS = [c for c in STAGING_COLUMNS if c != "landing_date"]
-QUARANTINE_TABLE = "quarantine.orders"
 
 LANDING_CONTRACT = LandingContract(
     schema=LANDING_SCHEMA,

@@ -95,6 +95,8 @@ def build_late_changes_sensor(
     assets get), so the sensor compares the state the mart would be built from.
     """
     names = ", ".join(m.asset_key.to_user_string() for m in marts)
+    source = dg.AssetKey.from_user_string(source_dataset)
+    direct = [m for m in marts if source in m.deps]  # the others read these
 
     @dg.sensor(
         name=name,
@@ -102,9 +104,10 @@ def build_late_changes_sensor(
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Recomputes exactly the days of {names} whose orders a {source_dataset} merge "
-            "changed (late updates, deletes). Re-delivered old events change nothing and "
-            "trigger nothing; run key '<mart>:<day>:<input checksum>[:after:<publishing run>]'."
+            f"Recomputes exactly the days of {names} whose inputs a {source_dataset} merge "
+            "changed (late updates, deletes, corrections); a mart that reads one of them runs "
+            "in the same run, after it. Re-delivered old events change nothing and trigger "
+            "nothing; run key '<mart>:<day>:<input checksum>[:after:<publishing run>]'."
         ),
     )
     def late_changes_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
@@ -121,8 +124,10 @@ def build_late_changes_sensor(
         store = tables.store()
         requests = [
             request
-            for mart in marts
-            for request in _requests(warehouse, store, mart, days, changes, name)
+            for mart in direct
+            for request in _requests(
+                warehouse, store, mart, _below(mart, marts), days, changes, name
+            )
         ]
         context.update_cursor(cursor.dump())
         if not requests:
@@ -132,15 +137,28 @@ def build_late_changes_sensor(
     return late_changes_sensor
 
 
+def _below(mart: Mart, marts: list[Mart]) -> list[Mart]:
+    """The marts of ``marts`` that read ``mart``, directly or through one another."""
+    found, reached = [], {mart.asset_key}
+    for _ in marts:
+        for other in marts:
+            if other not in found and reached & set(other.deps):
+                found.append(other)
+                reached.add(other.asset_key)
+    return found
+
+
 def _requests(
     warehouse: WarehouseResource,
     store: TableStore,
     mart: Mart,
+    below: list[Mart],
     days: list[str],
     changes,
     sensor: str,
 ) -> list[dg.RunRequest]:
-    """Run requests for the days whose current inputs differ from what ``mart`` published."""
+    """Run requests for the days whose current inputs differ from what ``mart`` published;
+    each also runs the marts ``below`` it (they read it, so only its new rows tell)."""
     if not days:
         return []
     with store.query(mart.reads) as con:
@@ -160,7 +178,7 @@ def _requests(
             dg.RunRequest(
                 run_key=f"{name}:{day}:{checksum}{after}",
                 partition_key=day,
-                asset_selection=[mart.asset_key],
+                asset_selection=[mart.asset_key, *(m.asset_key for m in below)],
                 tags={
                     REASON_TAG: f"late changes from landing day(s) {landing}",
                     "platform/trigger": sensor,
