@@ -28,7 +28,7 @@ from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import query_frame
 from tests.conftest import read_table
-from tests.test_late_changes import DAY1, DAY2, DAY3, land
+from tests.test_late_changes import DAY1, DAY2, DAY3, land, late_changes_ticks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,19 +86,7 @@ def test_a_mart_over_a_mart_is_brought_up_to_date_by_the_late_changes_sensor(set
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def("orders_daily_job")
     assert ORDER_TOTALS.asset_key in job.asset_layer.executable_asset_keys
-    sensor = defs.resolve_sensor_def("orders_late_changes_sensor")
-    cursor = {"value": None}
-
-    def tick() -> list[dg.RunRequest]:
-        context = dg.build_sensor_context(
-            cursor=cursor["value"],
-            instance=instance,
-            definitions=defs,
-            resources={"warehouse": defs.resources["warehouse"]},
-        )
-        result = sensor.evaluate_tick(context)
-        cursor["value"] = result.cursor
-        return list(result.run_requests or [])
+    tick = late_changes_ticks(defs)
 
     for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2), ("2024-01-03", DAY3)]:
         land(settings, day, rows)

@@ -74,8 +74,9 @@ def ledger(settings) -> pl.DataFrame:
     )
 
 
-@pytest.fixture
-def late_sensor(defs):
+def late_changes_ticks(defs: dg.Definitions):
+    """A function that ticks orders_late_changes_sensor once (keeping its cursor) and
+    returns the run requests."""
     instance = dg.DagsterInstance.ephemeral()
     sensor = defs.resolve_sensor_def("orders_late_changes_sensor")
     state = {"cursor": None}
@@ -92,6 +93,11 @@ def late_sensor(defs):
         return list(result.run_requests or [])
 
     return tick
+
+
+@pytest.fixture
+def late_sensor(defs):
+    return late_changes_ticks(defs)
 
 
 @pytest.fixture
