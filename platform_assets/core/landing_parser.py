@@ -46,6 +46,7 @@ from platform_assets.core.landing_values import (
 LINE = "\x1fline"  # the row's line number while parsing (a name no header uses)
 BOM = b"\xef\xbb\xbf"
 MAX_SUMMARY_KINDS = 10
+FIELD_COUNT = "malformed CSV: expected {} fields, got {}"  # both paths give this reason
 REJECT_SCHEMA = pl.Schema(
     {"source_file": pl.String, "line": pl.Int64, "reason": pl.String, "raw": pl.String}
 )
@@ -212,7 +213,7 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
             continue
         if len(values) != len(header):
             bad_lines.append(number)
-            bad_reasons.append(_field_count_reason(len(header), len(values)))
+            bad_reasons.append(FIELD_COUNT.format(len(header), len(values)))
             bad_raws.append(text)
             continue
         good_lines.append(number)
@@ -227,10 +228,6 @@ def _slow_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
         [_rejects(file.name, bad_lines, bad_reasons, bad_raws), parsed.rejects]
     ).sort("line")
     return parsed
-
-
-def _field_count_reason(expected: int, found: int) -> str:
-    return f"malformed CSV: expected {expected} fields, got {found}"
 
 
 def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> ParsedFile:
@@ -291,7 +288,7 @@ def _check_field_counts(
     malformed = text.filter(wrong).select(
         source_file=pl.lit(name),
         line=LINE,
-        reason=pl.format(f"malformed CSV: expected {fields} fields, got {{}}", "_found"),
+        reason=pl.format(FIELD_COUNT, pl.lit(fields), "_found"),
         raw=pl.col("_text").str.slice(0, MAX_RAW_CHARS),
     )
     return text.filter(~wrong).drop("_text", "_found", "_blank"), malformed
