@@ -42,6 +42,11 @@ KEPT = (
 )
 
 
+def _merge_into(table: str):
+    """The orders write spec, into another table."""
+    return dataclasses.replace(CURATED_ORDERS.write, table=table)
+
+
 def totals_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
     """What a day of the totals is computed from: that day of marts.daily_orders."""
     return daily_slice_checksums(con, "marts.daily_orders", "business_date", days)
@@ -183,9 +188,11 @@ def test_two_current_state_publications_of_one_dataset_get_distinct_sensors(sett
     ("Duplicate definition found"). Distinct asset keys should give distinct sensor names.
     """
     curated = dataclasses.replace(
-        CURATED_ORDERS, key=["curated", "payments"], table="curated.payments"
+        CURATED_ORDERS, key=["curated", "payments"], write=_merge_into("curated.payments")
     )
-    audit = dataclasses.replace(CURATED_ORDERS, key=["audit", "payments"], table="audit.payments")
+    audit = dataclasses.replace(
+        CURATED_ORDERS, key=["audit", "payments"], write=_merge_into("audit.payments")
+    )
     marts = tuple(
         dataclasses.replace(
             DAILY_ORDERS,
@@ -214,7 +221,7 @@ def test_the_late_changes_sensor_describes_its_own_dataset(settings):
     curated/payments merge changed". late_changes.py should not name a dataset.
     """
     curated = dataclasses.replace(
-        CURATED_ORDERS, key=["curated", "payments"], table="curated.payments"
+        CURATED_ORDERS, key=["curated", "payments"], write=_merge_into("curated.payments")
     )
     mart = dataclasses.replace(
         DAILY_ORDERS,

@@ -91,7 +91,11 @@ def test_every_job_sensor_and_schedule_comes_from_the_declarations():
     datasets = [d for d in declarations() if isinstance(d, Dataset)]
     jobs = sorted(f"{d.name}_daily_job" for d in datasets)
     assert list(catalog.jobs) == jobs
-    merged = [d.name for d in datasets if any(p.impact_day_column for p in d.publications)]
+    merged = [
+        d.name
+        for d in datasets
+        if any(getattr(p.write, "impact_day_column", None) for p in d.publications)
+    ]
     assert sorted(s.name for s in defs.sensors) == sorted(
         [f"{d.name}_landing_sensor" for d in datasets]
         + [f"{name}_late_changes_sensor" for name in merged]

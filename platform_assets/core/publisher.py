@@ -43,6 +43,7 @@ from platform_assets.core.ledger import (
     Ledger,
     PublishedVersion,
 )
+from platform_assets.core.write_spec import WriteSpec
 
 Precondition = Callable[[str], str | None]
 
@@ -115,7 +116,8 @@ class Publication:
     for a first publication, which the newer-wins merge handles). ``rebuild``
     (current-state tables, run tag ``platform/rebuild=true``): called in the one
     write's transaction with the run's partitions that are still current, the
-    whole table recomputed from every published day's current artifact.
+    whole table recomputed from every published day's current artifact. ``write``
+    (published tables): how the rows replace what is published.
     """
 
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -125,6 +127,7 @@ class Publication:
     outcomes: dict[str, list[CheckOutcome]] = field(default_factory=dict)
     recompute: Callable[[str], Recompute | None] | None = None
     rebuild: Callable[[list[str]], Rebuild] | None = None
+    write: WriteSpec | None = None
 
     @property
     def skipped(self) -> bool:

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from platform_assets.core.write_spec import MergeUpsert, WriteSpec
 from platform_assets.orchestration.automation.late_changes import build_late_changes_sensor
 from platform_assets.orchestration.automation.schedules import build_daily_schedule
 from platform_assets.orchestration.automation.sensors import build_landing_sensor
 from platform_assets.orchestration.declarations import Dataset, Mart, Publish
-from platform_assets.orchestration.marts import mart_asset, mart_plan_inputs
+from platform_assets.orchestration.marts import mart_asset, mart_plan_inputs, mart_write
 from platform_assets.orchestration.partitions import Cadence
 from platform_assets.orchestration.planner import Catalog, PlanInputs
 from platform_assets.orchestration.publishing import published_asset, published_plan_inputs
@@ -34,7 +35,6 @@ from platform_assets.orchestration.staging import (
     staging_asset,
     staging_plan_inputs,
 )
-from platform_assets.storage.strategies import WriteStrategy
 
 Declaration = Dataset | Mart
 
@@ -81,6 +81,7 @@ def assemble(
     _refuse_unknown_inputs(datasets, marts)
     assets: list[dg.AssetsDefinition | dg.SourceAsset] = []
     plan_inputs: dict[dg.AssetKey, PlanInputs] = {}
+    writes: dict[dg.AssetKey, WriteSpec] = {}
     for dataset in datasets:
         spec = dataset.spec
         assets += [landing_source(spec, cadence), staging_asset(spec, cadence)]
@@ -88,9 +89,11 @@ def assemble(
         for publish in dataset.publications:
             assets.append(published_asset(spec, publish, cadence))
             plan_inputs[dg.AssetKey(publish.key)] = published_plan_inputs(spec, publish)
+            writes[dg.AssetKey(publish.key)] = publish.write
     for mart in marts:
         assets.append(mart_asset(mart, cadence))
         plan_inputs[mart.asset_key] = mart_plan_inputs(mart)
+        writes[mart.asset_key] = mart_write(mart)
 
     jobs, sensors, schedules, shown = [], [], [], []
     for dataset in datasets:
@@ -119,7 +122,7 @@ def assemble(
         shown += [dataset.spec.staging_dataset, *(k.to_user_string() for k in published)]
         shown += [m.asset_key.to_user_string() for m in dataset.marts]
     shown += [m.asset_key.to_user_string() for m in shared]
-    catalog = Catalog(plan_inputs, tuple(sorted(job.name for job in jobs)), tuple(shown))
+    catalog = Catalog(plan_inputs, writes, tuple(sorted(job.name for job in jobs)), tuple(shown))
     return Assembly(assets, jobs, sensors, schedules, catalog)
 
 
@@ -167,7 +170,7 @@ def _late_changes_sensors(
 
 
 def _tracks_impact(publish: Publish) -> bool:
-    return publish.strategy is WriteStrategy.MERGE_UPSERT and publish.impact_day_column is not None
+    return isinstance(publish.write, MergeUpsert) and publish.write.impact_day_column is not None
 
 
 def _refuse_duplicates(datasets: Sequence[Dataset], marts: Sequence[Mart]) -> None:

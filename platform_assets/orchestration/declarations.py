@@ -17,7 +17,7 @@ import polars as pl
 from platform_assets.core import checks
 from platform_assets.core.code_version import UNVERSIONED
 from platform_assets.core.landing_parser import LandingContract
-from platform_assets.storage.strategies import WriteStrategy
+from platform_assets.core.write_spec import WriteSpec
 
 PARTITION_COLUMN = "landing_date"
 
@@ -63,17 +63,19 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class Publish:
-    """How a dataset's staged partitions are published to a warehouse table."""
+    """How a dataset's staged partitions are published: the asset ``key``, the
+    ``transform`` of a staged day into published rows and the ``write`` that puts
+    them in their table."""
 
     key: list[str]
-    table: str
-    strategy: WriteStrategy
+    write: WriteSpec
     description: str = field(metadata=UNVERSIONED)
     transform: Callable[[pl.DataFrame], pl.DataFrame]
-    business_key: list[str] | None = None
-    ordering: list[str] | None = None
-    partition_column: str | None = None
-    impact_day_column: str | None = None
+
+    @property
+    def table(self) -> str:
+        """The published table."""
+        return self.write.table
 
 
 DayChecksums = Callable[[duckdb.DuckDBPyConnection, list[dt.date]], dict[dt.date, str]]

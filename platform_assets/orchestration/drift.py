@@ -17,8 +17,7 @@ import dagster as dg
 
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.orchestration.io_managers import PARTITION_COLUMN, TABLE, WRITE_STRATEGY
-from platform_assets.storage.strategies import WriteStrategy
+from platform_assets.orchestration.planner import catalog_of
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_store import TableStore
 
@@ -70,15 +69,9 @@ def drift(
 
 
 def overwrite_targets(defs: dg.Definitions) -> list[OverwriteTarget]:
-    """Every asset published by day overwrite, from the definitions' metadata."""
-    graph = defs.resolve_asset_graph()
-    targets = []
-    for key in sorted(graph.get_all_asset_keys()):
-        node = graph.get(key)
-        meta = node.metadata if node.is_materializable else {}
-        if meta.get(WRITE_STRATEGY) == WriteStrategy.OVERWRITE_PARTITION.value:
-            targets.append(OverwriteTarget(key, meta[TABLE], meta[PARTITION_COLUMN]))
-    return targets
+    """Every asset published by day overwrite, from the definitions' catalog."""
+    overwrites = catalog_of(defs).overwrites()
+    return [OverwriteTarget(k, w.table, w.partition_column) for k, w in overwrites.items()]
 
 
 def verify_all(defs: dg.Definitions) -> list[Drift]:

@@ -1,10 +1,9 @@
 """IO managers that write through the platform's write strategies.
 
-Assets declare how they are stored in their definition metadata, next to the
-data (key names start with ``platform/``); see :func:`lake_output` and
-:func:`warehouse_output`. Assets hand over a
-:class:`~platform_assets.core.publisher.Publication` (rows per partition); the
-managers write each partition through
+Assets hand over a :class:`~platform_assets.core.publisher.Publication` (rows per
+partition; for a published table also its typed
+:data:`~platform_assets.core.write_spec.WriteSpec`); the managers write each partition
+through
 :meth:`~platform_assets.core.publisher.Publisher.commit`, which checks the
 precondition, writes and records in one transaction. The managers hold no
 dataset logic and decide nothing. Where data goes is the resources' business: the lake is a
@@ -24,51 +23,22 @@ from platform_assets.core.check_results import record_outcomes
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.core.publisher import DayWrite, Publication, Publisher
+from platform_assets.core.write_spec import MergeUpsert, OverwritePartition
 from platform_assets.orchestration.metadata import frame_metadata
 from platform_assets.orchestration.resources import LakeResource, TablesResource, artifact_folder
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.lake import artifact_name
-from platform_assets.storage.strategies import WriteResult, WriteStrategy
+from platform_assets.storage.strategies import WriteResult
 from platform_assets.storage.table_diff import table_diff
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_store import TableStore
 
 PARTITION_COLUMN = "platform/partition_column"
-TABLE = "platform/table"
-WRITE_STRATEGY = "platform/write_strategy"
-KEY = "platform/key"
-ORDER_BY = "platform/order_by"
-IMPACT_DAY = "platform/impact_day_column"
 
 
 def lake_output(partition_column: str) -> dict[str, str]:
     """Definition metadata for an asset stored as one Parquet file per partition."""
     return {PARTITION_COLUMN: partition_column}
-
-
-def warehouse_output(
-    table: str,
-    strategy: WriteStrategy,
-    partition_column: str | None = None,
-    key: list[str] | None = None,
-    order_by: list[str] | None = None,
-    impact_day_column: str | None = None,
-) -> dict[str, str]:
-    """Definition metadata for an asset published to a warehouse table.
-
-    ``impact_day_column`` (merge only): record which days, by this column, each
-    merge changed, so downstream per-day partitions can be recomputed.
-    """
-    meta = {TABLE: table, WRITE_STRATEGY: strategy.value}
-    if partition_column:
-        meta[PARTITION_COLUMN] = partition_column
-    if key:
-        meta[KEY] = ",".join(key)
-    if order_by:
-        meta[ORDER_BY] = ",".join(order_by)
-    if impact_day_column:
-        meta[IMPACT_DAY] = impact_day_column
-    return meta
 
 
 def partition_keys(context: dg.OutputContext | dg.InputContext) -> list[str]:
@@ -154,10 +124,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         """Overwrite or merge each partition of the publication, atomically with its record."""
         if obj.skipped:
             return
+        spec = obj.write
+        if spec is None:
+            raise ValueError(f"{context.asset_key.to_user_string()}: a publication needs its write")
         tables = self.tables.store()
-        meta = context.definition_metadata
-        table = meta[TABLE]
-        strategy = WriteStrategy(meta[WRITE_STRATEGY])
         publisher = publisher_of(self.warehouse, obj, context.asset_key.to_user_string())
         in_transaction = tables.shares_ledger(self.warehouse)
         if obj.rebuild is not None:
@@ -169,17 +139,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         for key, frame in sorted(obj.frames.items()):
 
             def write(key=key, frame=frame) -> DayWrite:
-                days, checksum = None, None
-                if strategy is WriteStrategy.OVERWRITE_PARTITION:
-                    day = validate_partition_key(key)
-                    window = (day, day + dt.timedelta(days=1))
-                    column = meta[PARTITION_COLUMN]
-                    result = tables.overwrite_partition(table, frame, column, window)
-                    rows = frame.height
-                    with tables.query([table]) as con:  # inside the write's transaction
-                        checksum = daily_slice_checksums(con, table, column, [day])[day]
+                if isinstance(spec, OverwritePartition):
+                    result, done = overwrite_day(tables, spec, key, frame)
                 else:
-                    merge, days, keys, note = merge_day(tables, meta, obj, key, frame)
+                    merge, days, keys, note = merge_day(tables, spec, obj, key, frame)
                     if keys is not None:
                         recomputed[key] = keys
                     if note:
@@ -187,21 +150,21 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     if days is not None:  # before the write: a lost record still names them
                         publisher.ledger.record_changed_days(obj.attempts[key], days)
                     result = merge()
-                    rows = result.rows_changed
+                    done = DayWrite(rows_written=result.rows_changed, changed_days=days)
                 results[key] = result
-                return DayWrite(rows_written=rows, output_checksum=checksum, changed_days=days)
+                return done
 
             done = publisher.commit(obj, key, tables.transaction, write, in_transaction)
             if done is not None and done.changed_days is not None:
                 changed.update(done.changed_days)
-        if IMPACT_DAY in meta:
-            context.add_output_metadata(
-                {
-                    "changed_business_days": ", ".join(sorted(changed)) or "none",
-                    "days_changed": len(changed),
-                }
-            )
-        if strategy is WriteStrategy.MERGE_UPSERT:
+        if isinstance(spec, MergeUpsert):
+            if spec.impact_day_column:
+                context.add_output_metadata(
+                    {
+                        "changed_business_days": ", ".join(sorted(changed)) or "none",
+                        "days_changed": len(changed),
+                    }
+                )
             written = {k: v for k, v in recomputed.items() if k in results}
             context.add_output_metadata(
                 {
@@ -213,12 +176,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         if frames:
             context.add_output_metadata(
                 {
-                    **frame_metadata(pl.concat(frames), table),
-                    "write_strategy": strategy.value,
+                    **frame_metadata(pl.concat(frames), spec.table),
+                    "write_strategy": spec.strategy,
                     "partitions_written": len(results),
                     "rows_deleted": sum(r.rows_deleted for r in results.values()),
                     "rows_changed": sum(r.rows_changed for r in results.values()),
-                    "table_rows_total": tables.count(table),
+                    "table_rows_total": tables.count(spec.table),
                     "columns_added": ", ".join(
                         sorted({c for r in results.values() for c in r.columns_added})
                     )
@@ -248,8 +211,8 @@ def rebuild_table(
     rebuild writes nothing. The attempts are closed with one note saying what the
     rebuild did.
     """
-    meta = context.definition_metadata
-    table, business_key, day_column = meta[TABLE], meta[KEY].split(","), meta.get(IMPACT_DAY)
+    spec = obj.write
+    table, business_key, day_column = spec.table, list(spec.key), spec.impact_day_column
     found: dict[str, object] = {}
 
     def write(days: list[str]) -> DayWrite:
@@ -296,8 +259,21 @@ def rebuild_table(
     )
 
 
+def overwrite_day(
+    tables: TableStore, spec: OverwritePartition, key: str, frame: pl.DataFrame
+) -> tuple[WriteResult, DayWrite]:
+    """Replace one day's window of ``spec.table`` by ``frame``; the day's checksum as read
+    back inside the write's transaction is the output checksum."""
+    day = validate_partition_key(key)
+    window = (day, day + dt.timedelta(days=1))
+    result = tables.overwrite_partition(spec.table, frame, spec.partition_column, window)
+    with tables.query([spec.table]) as con:  # inside the write's transaction
+        checksum = daily_slice_checksums(con, spec.table, spec.partition_column, [day])[day]
+    return result, DayWrite(rows_written=frame.height, output_checksum=checksum)
+
+
 def merge_day(
-    tables: TableStore, meta, obj: Publication, key: str, frame: pl.DataFrame
+    tables: TableStore, spec: MergeUpsert, obj: Publication, key: str, frame: pl.DataFrame
 ) -> tuple[Callable[[], WriteResult], list[str] | None, int | None, str]:
     """How one partition is merged into a current-state table, and the days it changes.
 
@@ -308,8 +284,8 @@ def merge_day(
     they are known before the write, the number of keys a correction recomputes
     (None for a merge) and a note for the run log (empty when there is nothing to say).
     """
-    business_key, order_by = meta[KEY].split(","), meta[ORDER_BY].split(",")
-    table, day_column = meta[TABLE], meta.get(IMPACT_DAY)
+    business_key, order_by = list(spec.key), list(spec.ordering)
+    table, day_column = spec.table, spec.impact_day_column
     redo = obj.recompute(key) if obj.recompute else None
     if redo is None:
         days = None

@@ -6,6 +6,7 @@ import polars as pl
 from platform_assets.core.code_version import derive_code_version
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.core.publisher import Publication
+from platform_assets.core.write_spec import OverwritePartition
 from platform_assets.orchestration.declarations import (
     Mart,
 )
@@ -17,7 +18,6 @@ from platform_assets.orchestration.idempotency import (
     publisher,
     raise_if_days_failed,
 )
-from platform_assets.orchestration.io_managers import warehouse_output
 from platform_assets.orchestration.metadata import versioned
 from platform_assets.orchestration.partitions import Cadence
 from platform_assets.orchestration.planner import PlanInputs
@@ -30,7 +30,6 @@ from platform_assets.orchestration.resources import (
     TablesResource,
 )
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
-from platform_assets.storage.strategies import WriteStrategy
 from platform_assets.storage.table_store import TableStore
 
 
@@ -42,23 +41,26 @@ def mart_checksums(mart: Mart, tables: TableStore, keys: list[str]) -> dict[str,
     return {day.isoformat(): checksum for day, checksum in by_day.items()}
 
 
+def mart_write(mart: Mart) -> OverwritePartition:
+    """How a mart writes its table: each business day replaced whole."""
+    return OverwritePartition(mart.table, mart.partition_column)
+
+
 def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
     """The mart as an asset: skip days whose inputs are unchanged, publish the others."""
     name = mart.asset_key.to_user_string()
-    write_spec = warehouse_output(
-        mart.table, WriteStrategy.OVERWRITE_PARTITION, partition_column=mart.partition_column
-    )
-    version = derive_code_version("mart", mart, write_spec=write_spec)
+    write = mart_write(mart)
+    version = derive_code_version("mart", mart, write=write)
 
     @warehouse_asset(
         cadence,
         key=mart.key,
         deps=mart.deps,
-        metadata=versioned(write_spec, version),
+        metadata=versioned(write.metadata(), version),
         code_version=version.value,
         group_name=mart.group,
         description=mart.description,
-        check_specs=drift_specs(mart.asset_key, WriteStrategy.OVERWRITE_PARTITION),
+        check_specs=drift_specs(mart.asset_key, write),
     )
     def mart_days(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, tables: TablesResource
@@ -68,7 +70,7 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         pub = publisher(context, warehouse, name)
         with warehouse.session():
             plan = plan_days(context, pub, checksums)
-        publication = Publication(attempts=plan.attempts)
+        publication = Publication(attempts=plan.attempts, write=write)
         try:
             if plan.todo:
                 with store.query(mart.reads) as con:
@@ -85,7 +87,7 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         yield dg.Output(
             publication, metadata=plan_metadata(plan, pub), data_version=data_version(checksums)
         )
-        target = OverwriteTarget(context.asset_key, mart.table, mart.partition_column)
+        target = OverwriteTarget(context.asset_key, write.table, write.partition_column)
         yield drift_result(context, warehouse, tables, target)
         raise_if_days_failed(context, warehouse)
 

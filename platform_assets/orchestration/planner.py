@@ -24,6 +24,7 @@ from platform_assets.core.landing import LandingStore
 from platform_assets.core.ledger import Ledger, PublishedVersion
 from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.core.publisher import UpstreamNotPublished, is_unchanged, upstream_artifacts
+from platform_assets.core.write_spec import MergeUpsert, OverwritePartition, WriteSpec
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.lake import LakeStore
 from platform_assets.storage.table_store import TableStore
@@ -75,13 +76,23 @@ CATALOG = "catalog"  # the resource key of the code location's :class:`Catalog`
 @dataclass(frozen=True)
 class Catalog:
     """What the platform's tools need of a code location besides Dagster's definitions:
-    how each asset fingerprints its inputs, the jobs the launcher runs and the ledger
-    datasets in display order. Assembled with the definitions from the declarations and
-    kept as the resource ``catalog`` (plain values; no asset requires it)."""
+    how each asset fingerprints its inputs, how each published asset writes its table,
+    the jobs the launcher runs and the ledger datasets in display order. Assembled with
+    the definitions from the declarations and kept as the resource ``catalog`` (plain
+    values; no asset requires it)."""
 
     plan_inputs: dict[dg.AssetKey, PlanInputs]
+    writes: dict[dg.AssetKey, WriteSpec]
     jobs: tuple[str, ...]
     datasets: tuple[str, ...]
+
+    def overwrites(self) -> dict[dg.AssetKey, OverwritePartition]:
+        """The assets published by day overwrite, by key."""
+        return {k: w for k, w in sorted(self.writes.items()) if isinstance(w, OverwritePartition)}
+
+    def current_state(self, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
+        """Those of ``keys`` that publish a current-state (merge) table, in order."""
+        return sorted(k for k in keys if isinstance(self.writes.get(k), MergeUpsert))
 
     def across_days(self, keys: set[dg.AssetKey]) -> list[dg.AssetKey]:
         """Those of ``keys`` whose days may change with any upstream day (marts), in order."""

@@ -15,6 +15,7 @@ from platform_assets.core import check_results, checks
 from platform_assets.core.code_version import derive_code_version
 from platform_assets.core.ledger import Ledger
 from platform_assets.core.publisher import Publication, Rebuild, Recompute, upstream_artifacts
+from platform_assets.core.write_spec import MergeUpsert, OverwritePartition, WriteSpec
 from platform_assets.orchestration.declarations import (
     DatasetSpec,
     Publish,
@@ -30,7 +31,6 @@ from platform_assets.orchestration.idempotency import (
     raise_if_days_failed,
     raise_if_nothing_to_publish,
 )
-from platform_assets.orchestration.io_managers import warehouse_output
 from platform_assets.orchestration.metadata import versioned
 from platform_assets.orchestration.partitions import Cadence
 from platform_assets.orchestration.planner import PlanInputs, upstream_checksums
@@ -40,7 +40,6 @@ from platform_assets.orchestration.resources import (
 )
 from platform_assets.orchestration.staging import staging_version, staging_version_in
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
-from platform_assets.storage.strategies import WriteStrategy
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -60,9 +59,9 @@ def warehouse_asset(cadence: Cadence, **kwargs):
 DRIFT_CHECK = "matches_ledger"
 
 
-def drift_specs(key: dg.AssetKey, strategy: WriteStrategy) -> list[dg.AssetCheckSpec]:
+def drift_specs(key: dg.AssetKey, write: WriteSpec) -> list[dg.AssetCheckSpec]:
     """The WARN check of a day-overwrite asset: its days still hold what was published."""
-    if strategy is not WriteStrategy.OVERWRITE_PARTITION:
+    if not isinstance(write, OverwritePartition):
         return []
     return [
         dg.AssetCheckSpec(
@@ -111,7 +110,7 @@ def keyed_recompute(
     transaction, so "every day's current artifact" is the ledger's state at commit.
     ``staged`` holds the (verified) new artifact of each day the run publishes.
     """
-    key_columns = publish.business_key or []
+    key_columns = list(publish.write.key)
 
     def recompute(day: str) -> Recompute | None:
         held = ledger.published(dataset, ledger.partitions(dataset))
@@ -197,27 +196,18 @@ def published_asset(spec: DatasetSpec, publish: Publish, cadence: Cadence) -> dg
     """
     checks_version = staging_version(spec).value  # the checks of this dataset's staging
     dataset = dg.AssetKey(publish.key).to_user_string()
-    write_spec = warehouse_output(
-        publish.table,
-        publish.strategy,
-        partition_column=publish.partition_column,
-        key=publish.business_key,
-        order_by=publish.ordering,
-        impact_day_column=publish.impact_day_column,
-    )
-    version = derive_code_version(
-        "publish", publish, upstream=spec.staging_dataset, write_spec=write_spec
-    )
+    write = publish.write
+    version = derive_code_version("publish", publish, upstream=spec.staging_dataset)
 
     @warehouse_asset(
         cadence,
         key=publish.key,
         deps=[spec.staging_key],
-        metadata=versioned(write_spec, version),
+        metadata=versioned(write.metadata(), version),
         code_version=version.value,
         group_name=spec.name,
         description=publish.description,
-        check_specs=drift_specs(dg.AssetKey(publish.key), publish.strategy),
+        check_specs=drift_specs(dg.AssetKey(publish.key), write),
     )
     def published(
         context: dg.AssetExecutionContext,
@@ -226,7 +216,7 @@ def published_asset(spec: DatasetSpec, publish: Publish, cadence: Cadence) -> dg
         tables: TablesResource,
     ):
         ledger = Ledger(warehouse)
-        rebuild = publish.strategy is WriteStrategy.MERGE_UPSERT and is_rebuild(context)
+        rebuild = isinstance(write, MergeUpsert) and is_rebuild(context)
         if rebuild:
             context.log.info(
                 f"{dataset}: rebuild ({REBUILD_TAG}=true): {publish.table} is recomputed from "
@@ -264,13 +254,13 @@ def published_asset(spec: DatasetSpec, publish: Publish, cadence: Cadence) -> dg
                 f"{artifacts[key]} is not published"
             )
 
-        publication = Publication(attempts=plan.attempts, precondition=still_current)
+        publication = Publication(attempts=plan.attempts, precondition=still_current, write=write)
         staged: dict[str, pl.DataFrame] = {}
         if rebuild:
             publication.rebuild = full_recompute(
                 ledger, lake, spec.staging_key, dataset, publish, staged, artifacts
             )
-        elif publish.strategy is WriteStrategy.MERGE_UPSERT:
+        elif isinstance(write, MergeUpsert):
             publication.recompute = keyed_recompute(
                 ledger, lake, spec.staging_key, dataset, publish, staged
             )
@@ -285,8 +275,8 @@ def published_asset(spec: DatasetSpec, publish: Publish, cadence: Cadence) -> dg
         yield dg.Output(
             publication, metadata=plan_metadata(plan, pub), data_version=data_version(artifacts)
         )
-        if publish.strategy is WriteStrategy.OVERWRITE_PARTITION:
-            target = OverwriteTarget(context.asset_key, publish.table, publish.partition_column)
+        if isinstance(write, OverwritePartition):
+            target = OverwriteTarget(context.asset_key, write.table, write.partition_column)
             yield drift_result(context, warehouse, tables, target)
         raise_if_days_failed(context, warehouse)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TypeVar
 
 import duckdb
@@ -25,13 +24,6 @@ from platform_assets.storage.warehouse import qualified, quote_ident, transactio
 _INCOMING = "platform_incoming"
 _REPLACED = "platform_replaced_keys"
 _T = TypeVar("_T")
-
-
-class WriteStrategy(StrEnum):
-    """How a dataset's output replaces what is published."""
-
-    OVERWRITE_PARTITION = "overwrite_partition"
-    MERGE_UPSERT = "merge_upsert"
 
 
 class PartitionWindowError(ValueError):

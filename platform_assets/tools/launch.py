@@ -27,10 +27,8 @@ from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.definitions import environment_definitions
 from platform_assets.orchestration.drift import verify_all
 from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
-from platform_assets.orchestration.io_managers import WRITE_STRATEGY
 from platform_assets.orchestration.partitions import require_partitions
 from platform_assets.orchestration.planner import JobPlan, PlanResources, catalog_of, plan_job
-from platform_assets.storage.strategies import WriteStrategy
 
 # Step failures are summarised by describe(); the console would repeat them with tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -116,12 +114,10 @@ def current_state_assets(
 ) -> list[dg.AssetKey]:
     """The job's assets (of ``assets`` if given) that publish a current-state (merge) table."""
     job = definitions.resolve_job_def(job_name)
-    graph = definitions.resolve_asset_graph()
-    keys = job.asset_layer.executable_asset_keys
+    keys = set(job.asset_layer.executable_asset_keys)
     if assets:
         keys = keys & set(assets)
-    merge = WriteStrategy.MERGE_UPSERT.value
-    return sorted(k for k in keys if graph.get(k).metadata.get(WRITE_STRATEGY) == merge)
+    return catalog_of(definitions).current_state(keys)
 
 
 def launch_job(

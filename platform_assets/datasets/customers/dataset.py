@@ -11,8 +11,8 @@ import polars as pl
 from platform_assets.core import checks
 from platform_assets.core.checks import ERROR, WARN, RowRule
 from platform_assets.core.landing_parser import LandingContract
+from platform_assets.core.write_spec import OverwritePartition
 from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Publish
-from platform_assets.storage.strategies import WriteStrategy
 
 SEGMENTS = ("consumer", "smb", "enterprise")
 REJECT_RATE_THRESHOLD = 0.01
@@ -85,9 +85,7 @@ CUSTOMERS = DatasetSpec(
 )
 CUSTOMERS_DAILY = Publish(
     key=["curated", "customers_daily"],
-    table="curated.customers_daily",
-    strategy=WriteStrategy.OVERWRITE_PARTITION,
-    partition_column="snapshot_date",
+    write=OverwritePartition("curated.customers_daily", partition_column="snapshot_date"),
     transform=snapshot_rows,
     description="Each day's customer snapshot in curated.customers_daily, day replaced whole.",
 )

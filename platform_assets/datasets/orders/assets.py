@@ -6,9 +6,9 @@ import dagster as dg
 import duckdb
 import polars as pl
 
+from platform_assets.core.write_spec import MergeUpsert
 from platform_assets.datasets.orders import checks, schema, transforms
 from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Mart, Publish
-from platform_assets.storage.strategies import WriteStrategy
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame
@@ -34,11 +34,12 @@ ORDERS = DatasetSpec(
 
 CURATED_ORDERS = Publish(
     key=["curated", "orders"],
-    table=schema.CURATED_TABLE,
-    strategy=WriteStrategy.MERGE_UPSERT,
-    business_key=schema.BUSINESS_KEY,
-    ordering=schema.ORDERING,
-    impact_day_column="created_at",
+    write=MergeUpsert(
+        schema.CURATED_TABLE,
+        key=tuple(schema.BUSINESS_KEY),
+        ordering=tuple(schema.ORDERING),
+        impact_day_column="created_at",
+    ),
     transform=transforms.current_state_rows,
     description=(
         "Current state of every order in curated.orders: the landing day merged on "
