@@ -55,6 +55,14 @@ def materialize_partition(defs):
     return run
 
 
+@pytest.fixture
+def orders_job_assets(defs) -> list[str]:
+    """The orders job's assets: its staging, its publications and every mart that reads
+    them, whichever dataset declares the mart (sorted)."""
+    job = defs.resolve_job_def("orders_daily_job")
+    return sorted(key.to_user_string() for key in job.asset_layer.executable_asset_keys)
+
+
 def read_table(settings, sql: str) -> pl.DataFrame:
     """Query the warehouse file directly (a separate, read-only connection)."""
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)

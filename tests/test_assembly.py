@@ -182,59 +182,64 @@ def test_a_declaration_that_is_not_a_dataset_or_mart_is_refused(settings):
 def test_two_current_state_publications_of_one_dataset_get_distinct_sensors(settings):
     """WAS (low): the late-changes sensor of each merge publication is named from
     ``publish.key[1:]``, dropping the key's first part, so a dataset with two merge
-    publications whose keys differ only there (``curated/payments`` and
-    ``audit/payments``, each read by a mart) gets two sensors named
-    ``payments_payments_late_changes_sensor`` and Dagster refuses the whole code location
+    publications whose keys differ only there (``curated/shipments`` and
+    ``audit/shipments``, each read by a mart) gets two sensors named
+    ``shipments_shipments_late_changes_sensor`` and Dagster refuses the whole code location
     ("Duplicate definition found"). Distinct asset keys should give distinct sensor names.
     """
     curated = dataclasses.replace(
-        CURATED_ORDERS, key=["curated", "payments"], write=_merge_into("curated.payments")
+        CURATED_ORDERS, key=["curated", "shipments"], write=_merge_into("curated.shipments")
     )
     audit = dataclasses.replace(
-        CURATED_ORDERS, key=["audit", "payments"], write=_merge_into("audit.payments")
+        CURATED_ORDERS, key=["audit", "shipments"], write=_merge_into("audit.shipments")
     )
     marts = tuple(
         dataclasses.replace(
             DAILY_ORDERS,
-            key=["marts", f"daily_{p.key[0]}_payments"],
-            table=f"marts.daily_{p.key[0]}_payments",
+            key=["marts", f"daily_{p.key[0]}_shipments"],
+            table=f"marts.daily_{p.key[0]}_shipments",
             deps=[dg.AssetKey(p.key)],
             reads=[p.table],
         )
         for p in (curated, audit)
     )
-    payments = Dataset(
-        spec=dataclasses.replace(ORDERS, name="payments"),
+    shipments = Dataset(
+        spec=dataclasses.replace(ORDERS, name="shipments"),
         publications=(curated, audit),
         marts=marts,
     )
-    defs = build_definitions(settings, [*declarations(), payments])
-    names = [s.name for s in defs.sensors if s.name.endswith("_late_changes_sensor")]
-    assert len(set(names)) == len(names) == 3, names
+
+    def late_sensors(defs: dg.Definitions) -> list[str]:
+        return [s.name for s in defs.sensors if s.name.endswith("_late_changes_sensor")]
+
+    before = late_sensors(build_definitions(settings))
+    defs = build_definitions(settings, [*declarations(), shipments])
+    names = late_sensors(defs)
+    assert len(set(names)) == len(names) == len(before) + 2, names
     dg.Definitions.validate_loadable(defs)  # what `dagster dev` does: refused today
 
 
 def test_the_late_changes_sensor_describes_its_own_dataset(settings):
     """WAS (low, a hard-coded dataset): the late-changes sensor's description, shown in
     the UI, says "whose orders a <publication> merge changed" for every dataset, so a third
-    dataset's sensor reads "the days of marts/daily_net_payments whose orders a
-    curated/payments merge changed". late_changes.py should not name a dataset.
+    dataset's sensor reads "the days of marts/daily_net_shipments whose orders a
+    curated/shipments merge changed". late_changes.py should not name a dataset.
     """
     curated = dataclasses.replace(
-        CURATED_ORDERS, key=["curated", "payments"], write=_merge_into("curated.payments")
+        CURATED_ORDERS, key=["curated", "shipments"], write=_merge_into("curated.shipments")
     )
     mart = dataclasses.replace(
         DAILY_ORDERS,
-        key=["marts", "daily_net_payments"],
-        table="marts.daily_net_payments",
+        key=["marts", "daily_net_shipments"],
+        table="marts.daily_net_shipments",
         deps=[dg.AssetKey(curated.key)],
         reads=[curated.table],
     )
-    payments = Dataset(
-        spec=dataclasses.replace(ORDERS, name="payments"), publications=(curated,), marts=(mart,)
+    shipments = Dataset(
+        spec=dataclasses.replace(ORDERS, name="shipments"), publications=(curated,), marts=(mart,)
     )
-    defs = build_definitions(settings, [*declarations(), payments])
-    description = defs.resolve_sensor_def("payments_late_changes_sensor").description
+    defs = build_definitions(settings, [*declarations(), shipments])
+    description = defs.resolve_sensor_def("shipments_late_changes_sensor").description
     assert "orders" not in description, description
 
 

@@ -13,13 +13,6 @@ import pytest
 from platform_assets.orchestration.idempotency import SKIPPED_KEY
 from tests.conftest import read_table
 
-DATASETS = [
-    "staging/orders",
-    "curated/orders",
-    "marts/daily_orders",
-    "marts/daily_revenue_by_segment",
-]
-
 
 def ledger(settings, run_id: str | None = None) -> pl.DataFrame:
     sql = "SELECT * FROM platform.pipeline_runs"
@@ -80,11 +73,13 @@ def test_second_pass_recomputes_only_marts_touched_by_late_updates(
     assert second[keys[-1]][f"marts/daily_orders {keys[-1]}"] == "skipped"
 
 
-def test_rerun_of_unchanged_partition_skips_everything(settings, published, materialize_partition):
+def test_rerun_of_unchanged_partition_skips_everything(
+    settings, published, materialize_partition, orders_job_assets
+):
     files_before = lake_files(settings)
     curated_before = read_table(settings, "SELECT * FROM curated.orders ORDER BY order_id")
     result = materialize_partition(published[1])
-    assert skipped_flags(result) == {d: True for d in DATASETS}
+    assert skipped_flags(result) == dict.fromkeys(orders_job_assets, True)
     assert set(statuses(settings, result).values()) == {"skipped"}
     assert lake_files(settings) == files_before
     assert read_table(settings, "SELECT * FROM curated.orders ORDER BY order_id").equals(
@@ -150,12 +145,14 @@ def test_touching_files_does_not_recompute(settings, published, materialize_part
     assert set(statuses(settings, result).values()) == {"skipped"}
 
 
-def test_force_tag_recomputes_unchanged_partition(settings, published, materialize_partition):
+def test_force_tag_recomputes_unchanged_partition(
+    settings, published, materialize_partition, orders_job_assets
+):
     result = materialize_partition(published[0], tags={"platform/force": "true"})
     rows = ledger(settings, result.run_id)
     assert set(rows["status"]) == {"succeeded"}
     assert rows["forced"].all()
-    assert skipped_flags(result) == {d: False for d in DATASETS}
+    assert skipped_flags(result) == dict.fromkeys(orders_job_assets, False)
 
 
 def test_code_version_change_recomputes(settings, defs, published, materialize_partition):
@@ -193,7 +190,9 @@ def test_reverting_input_after_a_change_recomputes(settings, published, material
 RANGE_TAGS = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-def test_five_partition_range_twice_on_a_persistent_instance(settings, defs, sample_days, tmp_path):
+def test_five_partition_range_twice_on_a_persistent_instance(
+    settings, defs, sample_days, tmp_path, orders_job_assets
+):
     """A single-run backfill of 5 days, twice: the second run skips every partition."""
     keys = sample_days(days=5, orders_per_day=100)
     job = defs.resolve_job_def("orders_daily_job")
@@ -203,11 +202,11 @@ def test_five_partition_range_twice_on_a_persistent_instance(settings, defs, sam
         first = job.execute_in_process(instance=instance, tags=tags)
         assert first.success
         assert set(statuses(settings, first).values()) == {"succeeded"}
-        assert len(statuses(settings, first)) == len(DATASETS) * 5
+        assert len(statuses(settings, first)) == len(orders_job_assets) * 5
         second = job.execute_in_process(instance=instance, tags=tags)
         assert second.success
         assert set(statuses(settings, second).values()) == {"skipped"}
-        assert len(statuses(settings, second)) == len(DATASETS) * 5
+        assert len(statuses(settings, second)) == len(orders_job_assets) * 5
         runs = instance.get_runs()
         assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 2
 

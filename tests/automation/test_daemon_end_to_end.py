@@ -5,17 +5,19 @@ import os
 
 import pytest
 
+from platform_assets.definitions import build_definitions
+from platform_assets.orchestration.planner import catalog_of
+from platform_assets.settings import load_settings
 from platform_assets.storage.warehouse import connect
 from platform_assets.tools.sample import SampleSpec, generate
 from tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, wait_for
 
-ASSETS = [
-    ["staging", "orders"],
-    ["curated", "orders"],
-    ["marts", "daily_orders"],
-    ["marts", "daily_revenue_by_segment"],
-]
+# the orders job's assets and the marts among them, from the declarations
+_DEFS = build_definitions(load_settings({}))
+_KEYS = _DEFS.resolve_job_def("orders_daily_job").asset_layer.executable_asset_keys
+ASSETS = sorted(key.path for key in _KEYS)
 DATASETS = ["/".join(path) for path in ASSETS]
+MARTS = [key.to_user_string() for key in catalog_of(_DEFS).across_days(set(_KEYS))]
 WEEK = [(dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(7)]
 RUN_TIMEOUT_S = 240
 MAX_PARTITIONS_PER_RUN = 3  # a 7-day backfill runs as ranges of 3, 3 and 1 days
@@ -80,7 +82,7 @@ def test_sensor_publishes_new_landing_days(dagster_dev):
     assert partitions == WEEK[:2]
     rows = ledger(dagster_dev, [r["runId"] for r in runs])
     published = {(d, p) for d, p, s, _ in rows if s == "succeeded"}
-    assert published >= {(d, p) for d in DATASETS[:3] for p in WEEK[:2]}
+    assert published >= {(d, p) for d in DATASETS if d not in MARTS for p in WEEK[:2]}
     # the customers sensor's runs may have computed a day's revenue with the same inputs first
     assert {(d, p) for d, p, _, _ in rows} == {(d, p) for d in DATASETS for p in WEEK[:2]}
 
@@ -143,20 +145,17 @@ def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
         runs = dagster_dev.runs({"dagster/sensor_name": "orders_late_changes_sensor", **reason})
         return runs if runs and all(r["status"] in {"SUCCESS", "FAILURE"} for r in runs) else None
 
-    def both_marts_done():
+    def every_mart_done():
         runs = late_run_finished()
-        return runs if runs and len(runs) == 2 else None
+        return runs if runs and len(runs) == len(MARTS) else None
 
-    runs = wait_for(both_marts_done, RUN_TIMEOUT_S, "the late-changes sensor's two runs")
-    assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
+    runs = wait_for(every_mart_done, RUN_TIMEOUT_S, "the late-changes sensor's runs")
+    assert [r["status"] for r in runs] == ["SUCCESS"] * len(MARTS)
     rows = ledger(dagster_dev, [r["runId"] for r in runs])
-    assert rows == [
-        ("marts/daily_orders", "2024-01-01", "succeeded", False),
-        ("marts/daily_revenue_by_segment", "2024-01-01", "succeeded", False),
-    ]
+    assert rows == [(mart, "2024-01-01", "succeeded", False) for mart in sorted(MARTS)]
     with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
         notes = con.execute(
-            "SELECT note FROM platform.pipeline_runs WHERE run_id IN (?, ?)",
-            [r["runId"] for r in runs],
+            "SELECT note FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [[r["runId"] for r in runs]],
         ).fetchall()
     assert all(n.startswith("late changes from landing day(s) 2024-01-08") for (n,) in notes)
