@@ -18,6 +18,7 @@ _KEYS = _DEFS.resolve_job_def("orders_daily_job").asset_layer.executable_asset_k
 ASSETS = sorted(key.path for key in _KEYS)
 DATASETS = ["/".join(path) for path in ASSETS]
 MARTS = [key.to_user_string() for key in catalog_of(_DEFS).across_days(set(_KEYS))]
+LANDING_SENSORS = sorted(s.name for s in _DEFS.sensors if s.name.endswith("_landing_sensor"))
 WEEK = [(dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(7)]
 RUN_TIMEOUT_S = 240
 MAX_PARTITIONS_PER_RUN = 3  # a 7-day backfill runs as ranges of 3, 3 and 1 days
@@ -67,15 +68,28 @@ def drop_days(dagster_dev: DagsterDev, days: int) -> None:
 
 
 def test_sensor_publishes_new_landing_days(dagster_dev):
+    """Every dataset's landing sensor runs its job for each new day; the orders runs
+    publish the orders job's assets."""
     drop_days(dagster_dev, 2)
 
-    def sensor_runs_done():
-        runs = dagster_dev.runs({"dagster/sensor_name": "orders_landing_sensor"})
+    def sensor_runs_done(sensor: str):
+        runs = dagster_dev.runs({"dagster/sensor_name": sensor})
         failed = [r for r in runs if r["status"] in {"FAILURE", "CANCELED"}]
         assert not failed, failed
         return len(runs) == 2 and all(r["status"] == "SUCCESS" for r in runs) and runs
 
-    runs = wait_for(sensor_runs_done, RUN_TIMEOUT_S, "two sensor runs to succeed")
+    every = {}
+    for sensor in LANDING_SENSORS:
+        every[sensor] = wait_for(
+            lambda sensor=sensor: sensor_runs_done(sensor), RUN_TIMEOUT_S, f"{sensor}'s runs"
+        )
+    staged = ledger(dagster_dev, [r["runId"] for runs in every.values() for r in runs])
+    assert {(d, p) for d, p, s, _ in staged if d.startswith("staging/") and s == "succeeded"} == {
+        (f"staging/{sensor.removesuffix('_landing_sensor')}", p)
+        for sensor in LANDING_SENSORS
+        for p in WEEK[:2]
+    }
+    runs = every["orders_landing_sensor"]
     partitions = sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs
     )

@@ -9,6 +9,7 @@ import pytest
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.automation.landing_cursor import load_cursor
 from platform_assets.orchestration.automation.sensors import changed_days
+from platform_assets.orchestration.planner import catalog_of
 from platform_assets.settings import load_settings
 from platform_assets.storage.landing_local import BAD_NAME, LINK, NOT_REGULAR, UNREADABLE
 from platform_assets.tools.sample import SampleSpec, generate
@@ -253,3 +254,21 @@ def test_daily_schedule_targets_the_last_complete_day(defs):
     context = dg.build_schedule_context(scheduled_execution_time=fired_at)
     requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [r.partition_key for r in requests] == ["2024-03-04"]
+
+
+def test_every_datasets_sensor_requests_its_job_for_each_new_day(settings, defs):
+    """Each dataset's landing sensor (one per declared dataset, from the declarations) asks
+    for a run of its own job per delivered day."""
+    deliver(settings, 2)
+    sensors = [s for s in defs.sensors if s.name.endswith("_landing_sensor")]
+    assert len(sensors) == len(catalog_of(defs).jobs)
+    for sensor in sensors:
+        context = dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
+            definitions=defs,
+            resources={"landing": defs.resources["landing"]},
+        )
+        requests = sensor.evaluate_tick(context).run_requests or []
+        dataset = sensor.name.removesuffix("_landing_sensor")
+        assert sensor.job_name == f"{dataset}_daily_job"
+        assert [r.partition_key for r in requests] == ["2024-01-01", "2024-01-02"], sensor.name
