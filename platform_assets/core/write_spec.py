@@ -66,12 +66,16 @@ class MergeUpsert:
     strategy = "merge_upsert"
 
     def __post_init__(self) -> None:
+        if isinstance(self.key, str) or isinstance(self.ordering, str):
+            raise ValueError(f"{self.table}: key and ordering are sequences of column names")
         object.__setattr__(self, "key", tuple(self.key))
         object.__setattr__(self, "ordering", tuple(self.ordering))
         _columns(self.table, "the business key", self.key)
         _columns(self.table, "the ordering", self.ordering)
         if set(self.key) & set(self.ordering):
             raise ValueError(f"{self.table}: key {self.key} and ordering {self.ordering} overlap")
+        if self.impact_day_column is not None:
+            _columns(self.table, "the impact day column", (self.impact_day_column,))
 
     def metadata(self) -> dict[str, str]:
         """How the UI shows this write (asset definition metadata)."""
