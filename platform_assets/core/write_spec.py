@@ -8,7 +8,7 @@ table store with its fields. Nothing travels as text metadata.
 
 Adding a strategy is one class here (its fields, their validation and its display
 metadata), its write in both table stores, and its branch in
-:func:`platform_assets.orchestration.io_managers.write_day`.
+:meth:`platform_assets.orchestration.io_managers.WarehouseIOManager.handle_output`.
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ CURATED_ORDERS = Publish(
     key=["curated", "orders"],
     write=MergeUpsert(
         schema.CURATED_TABLE,
-        key=tuple(schema.BUSINESS_KEY),
-        ordering=tuple(schema.ORDERING),
+        key=schema.BUSINESS_KEY,
+        ordering=schema.ORDERING,
         impact_day_column="created_at",
     ),
     transform=transforms.current_state_rows,
