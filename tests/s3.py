@@ -1,10 +1,11 @@
 """A real S3 API on loopback for the tests: moto's standalone server, one per test session.
 
 A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``): the session fixture
-``moto_endpoint``; :data:`AWS_ENV` (test credentials) and :func:`upload_tree` for
-tests that fill a bucket.
+``moto_endpoint``, the per-test fixtures ``aws_env``, ``s3`` and ``bucket`` on it;
+:data:`AWS_ENV` (test credentials) and :func:`upload_tree` for tests that fill a bucket.
 """
 
+import itertools
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 READY_DEADLINE_S = 30.0
@@ -21,6 +23,7 @@ AWS_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+_BUCKETS = itertools.count()
 
 
 def _free_port() -> int:
@@ -65,6 +68,28 @@ def moto_endpoint():
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, monkeypatch):
+    """Test credentials and the loopback endpoint in the environment (as boto3 reads them)."""
+    for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3(aws_env):
+    """A boto3 S3 client on the moto server."""
+    return boto3.client("s3", endpoint_url=aws_env)
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A fresh, empty bucket for one test."""
+    name = f"landing-test-{next(_BUCKETS)}"
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 def upload_tree(s3, bucket: str, root: Path, prefix: str) -> list[str]:

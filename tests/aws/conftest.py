@@ -1,37 +1,10 @@
-"""Per-test S3 fixtures on the session's moto server (``moto_endpoint``, :mod:`tests.s3`)."""
+"""S3 settings on the session's moto server (``aws_env``, ``bucket``: :mod:`tests.s3`)."""
 
-import itertools
 from pathlib import Path
 
-import boto3
 import pytest
 
 from platform_assets.settings import load_settings
-from tests.s3 import AWS_ENV
-
-_BUCKETS = itertools.count()
-
-
-@pytest.fixture
-def aws_env(moto_endpoint, monkeypatch):
-    """Test credentials and the loopback endpoint in the environment (as boto3 reads them)."""
-    for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": moto_endpoint}.items():
-        monkeypatch.setenv(name, value)
-    return moto_endpoint
-
-
-@pytest.fixture
-def s3(aws_env):
-    """A boto3 S3 client on the moto server."""
-    return boto3.client("s3", endpoint_url=aws_env)
-
-
-@pytest.fixture
-def bucket(s3) -> str:
-    """A fresh, empty bucket for one test."""
-    name = f"landing-test-{next(_BUCKETS)}"
-    s3.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture

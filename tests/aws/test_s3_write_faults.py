@@ -34,10 +34,17 @@ from platform_assets.storage.delta_location import (
     s3_storage_options,
 )
 from platform_assets.storage.delta_store import DeltaTableStore
-from tests.aws.delta_writer_child import DAY_COLUMN
 from tests.aws.fault_proxy import LOST_ANSWER, FaultProxy
 from tests.aws.test_s3_faults import proxied_settings
-from tests.io.workload import CURRENT, CURRENT_KEY, MART, ORDERING, entity_rows, mart_rows
+from tests.io.workload import (
+    CURRENT,
+    CURRENT_KEY,
+    DAY_COLUMN,
+    MART,
+    ORDERING,
+    entity_rows,
+    mart_rows,
+)
 
 D1, D2, D3 = dt.date(2024, 1, 1), dt.date(2024, 1, 2), dt.date(2024, 1, 3)
 MAX_ATTEMPTS = 5

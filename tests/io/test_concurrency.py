@@ -1,8 +1,12 @@
-"""Concurrent writer processes on one warehouse file: they queue on the lock and all land.
+"""DuckDB-only: writer processes queue on the warehouse file's lock, and give up in bounds.
 
-Children are started with the ``spawn`` method, build their frames, report
-``ready`` and then wait for one shared ``go`` event, so they hit the file lock
-together; each retries through ``warehouse.connect``.
+A DuckDB file has one writer process at a time, so, unlike Delta's optimistic commits,
+concurrent writers wait for the lock (``warehouse.connect`` retries with jittered
+backoff) and run one after the other. That the writes of concurrent processes land whole
+on every store is the contract suite's (``tests/stores/test_table_store_processes.py``).
+
+Children are started with the ``spawn`` method, build their frames, report ``ready`` and
+then wait for one shared ``go`` event, so they hit the file lock together.
 """
 
 from __future__ import annotations
@@ -12,32 +16,22 @@ import multiprocessing
 import time
 
 import duckdb
-import pytest
 
-from platform_assets.storage.warehouse import connect, qualified, quote_ident
-from tests.io.workload import (
-    CURRENT,
-    CURRENT_KEY,
-    MART,
-    MART_KEY,
-    entity_rows,
-    frame_checksum,
-    mart_rows,
-    table_checksum,
-)
+from platform_assets.storage.warehouse import connect
+from tests.io.workload import MART, MART_KEY, frame_checksum, mart_rows, table_checksum
 from tests.io.writer_child import materialize
 
 FIRST_DAY = dt.date(2024, 1, 1)
 ROWS = 50_000
 
 
-def _run_together(db, jobs: list[tuple[str, str, int]], rows: int) -> tuple[list[tuple], float]:
-    """Run one ``materialize`` child per (strategy, day, version) at once; return reports."""
+def _run_together(db, jobs: list[tuple[str, int]], rows: int) -> tuple[list[tuple], float]:
+    """Run one ``materialize`` child per (day, version) at once; return reports."""
     ctx = multiprocessing.get_context("spawn")
     go, results = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=materialize, args=(str(db), strategy, day, version, rows, go, results))
-        for strategy, day, version in jobs
+        ctx.Process(target=materialize, args=(str(db), day, version, rows, go, results))
+        for day, version in jobs
     ]
     for proc in procs:
         proc.start()
@@ -59,10 +53,10 @@ def _run_together(db, jobs: list[tuple[str, str, int]], rows: int) -> tuple[list
     return done, started
 
 
-def test_eight_processes_eight_partitions_all_land(tmp_path):
+def test_eight_writers_queue_on_the_file_lock_and_all_land(tmp_path):
     db = tmp_path / "warehouse.duckdb"  # does not exist yet: the first writer creates it
     days = [(FIRST_DAY + dt.timedelta(days=i)).isoformat() for i in range(8)]
-    done, started = _run_together(db, [("overwrite", day, i) for i, day in enumerate(days)], ROWS)
+    done, started = _run_together(db, [(day, i) for i, day in enumerate(days)], ROWS)
 
     waits = [d[3] for d in done]
     wall = max(d[6] for d in done) - started
@@ -85,33 +79,6 @@ def test_eight_processes_eight_partitions_all_land(tmp_path):
     assert max(waits) > 0  # they really queued on the lock
 
 
-@pytest.mark.parametrize("strategy", ["overwrite", "merge"])
-def test_two_processes_writing_the_same_partition_leave_one_version(tmp_path, strategy):
-    db = tmp_path / "warehouse.duckdb"
-    day = FIRST_DAY.isoformat()
-    done, _ = _run_together(db, [(strategy, day, 0)], ROWS)  # the published version 0
-    done, _ = _run_together(db, [(strategy, day, 1), (strategy, day, 2)], ROWS)
-
-    last_writer = max(done, key=lambda d: d[4])[2]  # the version whose transaction ran last
-    if strategy == "overwrite":
-        expected = mart_rows(FIRST_DAY, last_writer, ROWS)
-        table, key = MART, MART_KEY
-    else:
-        expected = entity_rows(2, 0, ROWS)  # newer wins, whichever order they ran in
-        table, key = CURRENT, CURRENT_KEY
-    with connect(db, read_only=True) as con:
-        assert table_checksum(con, table, expected.columns, key) == frame_checksum(expected, key)
-        keys = ", ".join(quote_ident(k) for k in key)
-        duplicates = con.execute(
-            f"SELECT count(*) - count(DISTINCT ({keys})) FROM {qualified(table)}"  # noqa: S608
-        ).fetchone()[0]
-    assert duplicates == 0
-    print(
-        f"\n[same partition {strategy}] both succeeded, version {last_writer} ran last; "
-        f"table = exactly one version ({expected.height} rows, no duplicate keys)"
-    )
-
-
 def test_a_writer_gives_up_with_a_clear_error_after_the_bounded_wait(tmp_path):
     db = tmp_path / "warehouse.duckdb"
     holder = duckdb.connect(str(db))  # this process holds the file lock meanwhile
@@ -120,9 +87,7 @@ def test_a_writer_gives_up_with_a_clear_error_after_the_bounded_wait(tmp_path):
         go, results = ctx.Event(), ctx.Queue()
         go.set()
         day = FIRST_DAY.isoformat()
-        child = ctx.Process(
-            target=materialize, args=(str(db), "overwrite", day, 0, 10, go, results, 0.5)
-        )
+        child = ctx.Process(target=materialize, args=(str(db), day, 0, 10, go, results, 0.5))
         child.start()
         assert results.get(timeout=60)[0] == "ready"
         report = results.get(timeout=60)

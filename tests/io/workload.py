@@ -10,7 +10,8 @@ import polars as pl
 from platform_assets.storage.warehouse import qualified, quote_ident
 
 MART = "marts.daily_lines"
-MART_KEY = ["business_date", "line_id"]
+DAY_COLUMN = "business_date"  # the mart's partition column
+MART_KEY = [DAY_COLUMN, "line_id"]
 CURRENT = "curated.entities"
 CURRENT_KEY = ["entity_id"]
 ORDERING = ["updated_at", "seq"]
