@@ -100,8 +100,10 @@ KILL_PLAN = [("writing", 0.0), ("committed", 0.0)] + [
 class Crash:
     """One strategy's target (the rows every write replaces) and the rows it never touches.
 
-    Overwrite: day D2 of the mart between two small neighbours. Merge: a base batch, then
-    newer batches over its upper half and as many new keys (the lower half is untouched).
+    Overwrite: day D2 of the mart between two small neighbours, written in turn by each
+    version. Merge: a base batch, then newer batches over its upper half and as many new
+    keys (the lower half is untouched); once one has landed, the table is reset to the base
+    (one ``replace_all``), so that every merge updates rows and inserts rows.
     """
 
     def __init__(self, store: TableStore, strategy: str):
@@ -112,6 +114,7 @@ class Crash:
         else:
             self.table, self.key = CURRENT, CURRENT_KEY
             self.in_target = pl.col("entity_id") >= CRASH_ROWS
+            self.base = child_frame("merge", D1, 0, CRASH_ROWS)
 
     def setup(self) -> pl.DataFrame:
         """Write version 0 and return the rows no later write may touch."""
@@ -119,7 +122,7 @@ class Crash:
             rows = pl.concat([mart_rows(D1, 0, 2_000), self.frame(0), mart_rows(D3, 0, 2_000)])
             self.store.overwrite_partition(MART, rows, DAY_COLUMN, (D1, D4))
         else:
-            write(self.store, "merge", child_frame("merge", D1, 0, CRASH_ROWS), D1)
+            write(self.store, "merge", self.base, D1)
         return self.observe()[1]
 
     def frame(self, version: int) -> pl.DataFrame:
@@ -128,8 +131,15 @@ class Crash:
     def expected(self, version: int) -> pl.DataFrame:
         """The target after ``version`` was written."""
         if self.strategy == "merge" and version == 0:
-            return child_frame("merge", D1, 0, CRASH_ROWS).filter(self.in_target)
+            return self.base.filter(self.in_target)
         return self.frame(version).sort(self.key)
+
+    def landed(self, version: int) -> int:
+        """``version`` is in the table; return the version the next write starts from."""
+        if self.strategy == "overwrite":
+            return version
+        self.store.replace_all(CURRENT, self.base, CURRENT_KEY)
+        return 0
 
     def observe(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(the target's rows, every other row), sorted."""
@@ -146,7 +156,7 @@ def test_sigkill_anywhere_in_a_write_leaves_the_old_or_the_new_version(store, lo
     calibration.go()
     duration = calibration.wait_for("committed") - calibration.wait_for("writing")
     calibration.finish()
-    current, outcomes = 1, []
+    current, outcomes = crash.landed(1), []
     child = Child(location, strategy, D2, 2, CRASH_ROWS)
     for version, (anchor, share) in enumerate(KILL_PLAN, start=2):
         child.wait_for("ready")  # idle before the write starts: nothing competes with it
@@ -166,7 +176,7 @@ def test_sigkill_anywhere_in_a_write_leaves_the_old_or_the_new_version(store, lo
             assert landed, "a committed write was lost"
         if anchor == "writing" and share == 0.0:
             assert not landed, "killed as it began, yet the write landed"
-        current = version if landed else current
+        current = crash.landed(version) if landed else current
         outcomes.append(f"{anchor}+{share:.2f}:{'new' if landed else 'old'}")
     print(f"\n[crash {location.kind} {strategy}] write {duration * 1e3:.0f} ms; {outcomes}")
     assert {outcome[-3:] for outcome in outcomes} == {"old", "new"}, outcomes
