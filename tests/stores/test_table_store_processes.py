@@ -87,7 +87,7 @@ class Child:
 
 # --- crash: SIGKILL at seeded points of a write ---------------------------------------
 
-CRASH_ROWS = 200_000
+CRASH_ROWS = 100_000
 _KILLS = random.Random(20240102)
 # (marker the delay counts from, share of a write's duration): "writing"+0 kills as the
 # write begins, "committed"+0 right after it returned; the rest are seeded and stratified
