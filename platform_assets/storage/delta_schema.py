@@ -7,7 +7,7 @@ are renamed to the table's spelling and put in the table's order.
 """
 
 import polars as pl
-from deltalake import Field, Schema
+from deltalake import Schema
 from deltalake.schema import PrimitiveType
 
 from platform_assets.storage.table_schema import SchemaDriftError
@@ -17,12 +17,6 @@ def spelled_as(columns: list[str], names: list[str]) -> list[str]:
     """``names`` spelled as in ``columns`` (names match case-insensitively)."""
     spelling = {c.lower(): c for c in columns}
     return [spelling[n.lower()] for n in names]
-
-
-def delta_fields(frame: pl.DataFrame, columns: list[str]) -> list[Field]:
-    """Nullable Delta fields for ``columns`` of ``frame``, typed as a write would type them."""
-    schema = Schema.from_arrow(frame.select(columns).head(0).to_arrow().schema)
-    return [Field(f.name, f.type, nullable=True) for f in schema.fields]
 
 
 def _type_name(dtype) -> str:

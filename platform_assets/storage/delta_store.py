@@ -12,6 +12,9 @@ data raises ``CommitFailedError``; the store then reruns the whole write on the
 new snapshot. Both writes are idempotent replacements (overwrite) or
 order-independent (merge), so the rerun gives the result of the two writes in
 sequence, never a mix of them.
+
+A new column is added by the write's own commit (``schema_mode``/``merge_schema``), so
+a write that fails or is killed leaves neither its rows nor its columns behind.
 """
 
 import datetime as dt
@@ -19,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 
+import duckdb
 import polars as pl
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
@@ -26,7 +30,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from platform_assets.settings import Settings
 from platform_assets.storage.delta_location import delta_storage_options, s3_root, table_uri
-from platform_assets.storage.delta_schema import conform, delta_fields, spelled_as
+from platform_assets.storage.delta_schema import conform, spelled_as
 from platform_assets.storage.delta_sql import (
     SOURCE,
     TARGET,
@@ -41,13 +45,16 @@ from platform_assets.storage.strategies import (
     check_merge_input,
     check_replace_input,
     check_window,
+    newer_condition,
 )
+from platform_assets.storage.warehouse import quote_ident
 
 _BACKOFF_S = 0.05
 _jitter = random.Random()
 
 
 _PRESENT = "_platform_present"
+_ROW = "_platform_row"
 
 
 def in_window(column: str, start: dt.date, end: dt.date) -> pl.Expr:
@@ -156,9 +163,10 @@ class DeltaTableStore:
         "Newer" is the total order of ``strategies.merge_upsert``: (``order_by``...,
         then every other column in table order) compared lexicographically, NULL
         lowest, so replays in any order converge. Refuses no key, NULL keys and
-        duplicate keys. A new column is added in a commit of its own just before
-        the merge (delta-rs 1.6.6 schema evolution inside MERGE fills it from the
-        source also on matched rows that are not updated).
+        duplicate keys. A new column is added by the merge's commit; as delta-rs 1.6.6
+        schema evolution inside MERGE fills it from the source also on matched rows
+        that are not updated, such a merge is given only the rows that win
+        (:func:`_winning_rows`).
         """
         check_merge_input(table, frame, key, order_by)
 
@@ -168,15 +176,17 @@ class DeltaTableStore:
                 return WriteResult(frame.height, 0, frame.height, [])
             keys, order = spelled_as(data.columns, key), spelled_as(data.columns, order_by)
             fixed = {c.lower() for c in [*keys, *order]}
-            rest = [c for c in data.columns if c.lower() not in fixed]
+            ordering = [*order, *(c for c in data.columns if c.lower() not in fixed)]
+            source = _winning_rows(current, data, keys, ordering, added) if added else data
             metrics = (
                 current.merge(
-                    data.to_arrow(),
+                    source.to_arrow(),
                     predicate=key_match(keys),
                     source_alias=SOURCE,
                     target_alias=TARGET,
+                    merge_schema=bool(added),
                 )
-                .when_matched_update_all(predicate=newer([*order, *rest]))
+                .when_matched_update_all(predicate=newer(ordering, added))
                 .when_not_matched_insert_all()
                 .execute()
             )
@@ -213,10 +223,11 @@ class DeltaTableStore:
                     predicate=key_match(names),
                     source_alias=SOURCE,
                     target_alias=TARGET,
+                    merge_schema=bool(added),  # matched rows left alone hold NULL there
                 )
                 # only rows that really change: replaying the same state commits nothing
                 .when_matched_update_all(
-                    predicate=f"{present} AND ({differs(values)})", except_cols=[_PRESENT]
+                    predicate=f"{present} AND ({differs(values, added)})", except_cols=[_PRESENT]
                 )
                 .when_matched_delete(predicate=f"NOT {present}")
                 .when_not_matched_insert_all(predicate=present, except_cols=[_PRESENT])
@@ -256,15 +267,13 @@ class DeltaTableStore:
     def _for_merge(
         self, table: str, frame: pl.DataFrame
     ) -> tuple[DeltaTable | None, pl.DataFrame, list[str]]:
-        """The table's snapshot and ``frame`` conformed to it, new columns added in a commit
-        of their own first; (None, frame, []) after creating a missing table from ``frame``."""
+        """The table's snapshot, ``frame`` conformed to it and the columns it adds;
+        (None, frame, []) after creating a missing table from ``frame``."""
         current = self.load(table)
         if current is None:
             self._create(table, frame, None)
             return None, frame, []
         data, added = conform(table, frame, current.schema())
-        if added:
-            current.alter.add_columns(delta_fields(data, added))
         return current, data, added
 
     def _create(self, table: str, frame: pl.DataFrame, partition_by: list[str] | None) -> None:
@@ -293,3 +302,26 @@ class DeltaTableStore:
                     raise
             time.sleep(_jitter.uniform(0, _BACKOFF_S * 2**number))
             number += 1
+
+
+def _winning_rows(
+    current: DeltaTable, data: pl.DataFrame, key: list[str], ordering: list[str], added: list[str]
+) -> pl.DataFrame:
+    """The rows of ``data`` a merge on ``key`` applies to ``current``: new keys and rows newer
+    than the table's by ``ordering`` (the ``added`` columns compared with NULL, which the
+    table holds there). Scans the table; only a merge that adds a column needs it."""
+    con = duckdb.connect()
+    try:
+        con.register("platform_source", data.with_row_index(_ROW).to_arrow())
+        con.register("platform_target", current.to_pyarrow_dataset())
+        nulls = "".join(f", NULL AS {quote_ident(c)}" for c in added)
+        match = " AND ".join(f"{TARGET}.{quote_ident(k)} = {SOURCE}.{quote_ident(k)}" for k in key)
+        older = newer_condition(ordering, SOURCE, TARGET, quote_ident)
+        rows = con.sql(
+            f"SELECT {_ROW} FROM platform_source AS {SOURCE} WHERE NOT EXISTS ("  # noqa: S608
+            f"SELECT 1 FROM (SELECT *{nulls} FROM platform_target) AS {TARGET} "
+            f"WHERE {match} AND NOT {older}) ORDER BY {_ROW}"
+        ).fetchall()
+    finally:
+        con.close()
+    return data[[row for (row,) in rows]]

@@ -202,25 +202,33 @@ def replace_keys(
     keys: pl.DataFrame,
 ) -> WriteResult:
     """Replace the rows of ``keys`` by ``frame`` (a key of ``keys`` absent from ``frame`` is
-    deleted), in one transaction: the keyed recompute of a correction."""
+    deleted), in one transaction: the keyed recompute of a correction.
+
+    Counts as the Delta store does: deleted are the rows of keys absent from ``frame``,
+    changed the rows of ``frame`` the table did not hold as they are (a replay: 0 and 0)."""
     check_replace_input(table, frame, key, keys)
     names = ", ".join(quote_ident(c) for c in frame.columns)
     on = " AND ".join(f"t.{quote_ident(k)} = r.{quote_ident(k)}" for k in key)
+    kept = " AND ".join(f"t.{quote_ident(k)} = i.{quote_ident(k)}" for k in key)
+    replaced = f"EXISTS (SELECT 1 FROM {_REPLACED} AS r WHERE {on})"  # noqa: S608
 
     def body() -> WriteResult:
         added = ensure_table(con, table, frame.schema)
         con.register(_REPLACED, keys.select(key).unique().to_arrow())
         try:
-            deleted = con.execute(
-                f"DELETE FROM {qualified(table)} AS t "  # noqa: S608
-                f"WHERE EXISTS (SELECT 1 FROM {_REPLACED} AS r WHERE {on})"
-            ).fetchone()[0]
+            absent, changed = con.execute(
+                f"SELECT (SELECT count(*) FROM {qualified(table)} AS t WHERE {replaced} "  # noqa: S608
+                f"AND NOT EXISTS (SELECT 1 FROM {_INCOMING} AS i WHERE {kept})), "
+                f"(SELECT count(*) FROM (SELECT {names} FROM {_INCOMING} EXCEPT ALL "
+                f"SELECT {names} FROM {qualified(table)} AS t WHERE {replaced}))"
+            ).fetchone()
+            con.execute(f"DELETE FROM {qualified(table)} AS t WHERE {replaced}")  # noqa: S608
         finally:
             con.unregister(_REPLACED)
         con.execute(
             f"INSERT INTO {qualified(table)} BY NAME SELECT {names} FROM {_INCOMING}"  # noqa: S608
         )
-        return WriteResult(frame.height, deleted, frame.height, added)
+        return WriteResult(frame.height, absent, changed, added)
 
     return _transaction(con, frame, body)
 

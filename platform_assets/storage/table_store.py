@@ -67,7 +67,10 @@ class TableStore(Protocol):
     def replace_keys(
         self, table: str, frame: pl.DataFrame, key: list[str], keys: pl.DataFrame
     ) -> WriteResult:
-        """Replace the rows of ``keys`` by ``frame`` atomically (absent keys are deleted)."""
+        """Replace the rows of ``keys`` by ``frame`` atomically (absent keys are deleted).
+
+        Counts the rows of absent keys as deleted and the rows of ``frame`` the table did
+        not hold as they are as changed, so replaying a replacement reports 0 and 0."""
 
     def replace_all(self, table: str, frame: pl.DataFrame, key: list[str]) -> WriteResult:
         """Replace the table's whole contents by ``frame`` atomically (a rebuild)."""

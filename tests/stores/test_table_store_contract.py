@@ -269,7 +269,10 @@ def test_replace_keys_replaces_present_keys_and_deletes_absent_ones(store):
     result = store.replace_keys(CURRENT, rows, CURRENT_KEY, keys)
     kept = base.filter(~pl.col("entity_id").is_in(keys["entity_id"].implode()))
     assert_table(store, CURRENT, pl.concat([kept, rows]), CURRENT_KEY)  # 10..19 deleted
-    assert result.rows_in == rows.height
+    assert (result.rows_in, result.rows_deleted, result.rows_changed) == (11, 10, 11)
+    again = store.replace_keys(CURRENT, rows, CURRENT_KEY, keys)
+    assert (again.rows_in, again.rows_deleted, again.rows_changed) == (11, 0, 0)
+    assert_table(store, CURRENT, pl.concat([kept, rows]), CURRENT_KEY)
 
 
 NULL_KEY = entity_rows(2, 0, 2).with_columns(entity_id=pl.lit(None, pl.Int64))
@@ -390,6 +393,19 @@ def test_an_added_column_is_added_nullable(store, write):
     assert write.run(store, frame).columns_added == []  # the second time it is just there
 
 
+def test_a_merge_adding_a_column_adds_it_only_to_the_rows_it_wins(store):
+    merge(store, entity_rows(1, 0, ROWS))
+    before = store.read(CURRENT)
+    older, newer = entity_rows(0, 0, ROWS // 2), entity_rows(2, ROWS // 4, ROWS + ROWS // 4)
+    frame = pl.concat([older.filter(pl.col("entity_id") < ROWS // 4), newer])
+    result = merge(store, frame.with_columns(channel=pl.lit("web")))
+    assert result.columns_added == ["channel"]
+    assert result.rows_changed == newer.height  # the older replays change nothing
+    expected = merged(before, frame.with_columns(channel=pl.lit("web")))
+    assert expected.filter(pl.col("channel").is_null()).height == ROWS // 4
+    assert_table(store, CURRENT, expected, CURRENT_KEY)
+
+
 @each_write
 def test_a_dropped_or_retyped_column_fails_naming_it_and_nothing_changes(store, write):
     write.seed(store)
@@ -419,9 +435,9 @@ def test_a_write_failing_inside_the_store_leaves_the_table_as_it_was(store, writ
     forbid_nulls(store, write.table, "status")
     before = store.read(write.table)
     frame = write.frame()
-    with pytest.raises(WRITE_FAILURES):
-        write.run(store, with_a_null(frame, "status"))
-    assert_table(store, write.table, before, write.key)
+    with pytest.raises(WRITE_FAILURES):  # the failed write would also have added a column
+        write.run(store, with_a_null(frame, "status").with_columns(channel=pl.lit("web")))
+    assert_table(store, write.table, before, write.key)  # its rows and its columns
     write.run(store, frame)  # the store takes the next write
     assert_table(store, write.table, write.expected(before, frame), write.key)
 
