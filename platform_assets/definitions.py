@@ -134,6 +134,9 @@ def build_definitions(
         sensors=assembly.sensors,
         schedules=assembly.schedules,
         resources={**resources, CATALOG: assembly.catalog},
+        # a run is one process: a daily run's few light steps would otherwise each start
+        # their own Python and import Dagster and the definitions again
+        executor=dg.in_process_executor,
     )
 
 

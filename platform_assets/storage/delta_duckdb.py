@@ -1,6 +1,5 @@
-"""DuckDB SQL over Delta tables: marts and checksums computed from a Delta snapshot."""
+"""DuckDB SQL over Delta tables: each table a view of one Delta snapshot."""
 
-import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -8,7 +7,6 @@ import duckdb
 
 from platform_assets.storage.delta_location import split_table
 from platform_assets.storage.delta_store import DeltaTableStore
-from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.warehouse import qualified, quote_ident, use_utc
 
 
@@ -34,15 +32,3 @@ def delta_views(store: DeltaTableStore, tables: list[str]) -> Iterator[duckdb.Du
         yield con
     finally:
         con.close()
-
-
-def delta_daily_checksums(
-    store: DeltaTableStore, table: str, day_column: str, days: list[dt.date]
-) -> dict[dt.date, str]:
-    """``table_fingerprint.daily_slice_checksums`` of a Delta table's latest snapshot.
-
-    Row count and an order-independent hash per day: the same rows give the
-    same checksum whatever the file layout or commit history.
-    """
-    with delta_views(store, [table]) as con:
-        return daily_slice_checksums(con, table, day_column, days)

@@ -5,17 +5,20 @@ import os
 
 import pytest
 
+from platform_assets.definitions import build_definitions
+from platform_assets.orchestration.planner import catalog_of
+from platform_assets.settings import load_settings
 from platform_assets.storage.warehouse import connect
 from platform_assets.tools.sample import SampleSpec, generate
 from tests.dagster_dev import LOCATION, REPOSITORY, DagsterDev, wait_for
 
-ASSETS = [
-    ["staging", "orders"],
-    ["curated", "orders"],
-    ["marts", "daily_orders"],
-    ["marts", "daily_revenue_by_segment"],
-]
+# the orders job's assets and the marts among them, from the declarations
+_DEFS = build_definitions(load_settings({}))
+_KEYS = _DEFS.resolve_job_def("orders_daily_job").asset_layer.executable_asset_keys
+ASSETS = sorted(key.path for key in _KEYS)
 DATASETS = ["/".join(path) for path in ASSETS]
+MARTS = [key.to_user_string() for key in catalog_of(_DEFS).across_days(set(_KEYS))]
+LANDING_SENSORS = sorted(s.name for s in _DEFS.sensors if s.name.endswith("_landing_sensor"))
 WEEK = [(dt.date(2024, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(7)]
 RUN_TIMEOUT_S = 240
 MAX_PARTITIONS_PER_RUN = 3  # a 7-day backfill runs as ranges of 3, 3 and 1 days
@@ -65,22 +68,35 @@ def drop_days(dagster_dev: DagsterDev, days: int) -> None:
 
 
 def test_sensor_publishes_new_landing_days(dagster_dev):
+    """Every dataset's landing sensor runs its job for each new day; the orders runs
+    publish the orders job's assets."""
     drop_days(dagster_dev, 2)
 
-    def sensor_runs_done():
-        runs = dagster_dev.runs({"dagster/sensor_name": "orders_landing_sensor"})
+    def sensor_runs_done(sensor: str):
+        runs = dagster_dev.runs({"dagster/sensor_name": sensor})
         failed = [r for r in runs if r["status"] in {"FAILURE", "CANCELED"}]
         assert not failed, failed
         return len(runs) == 2 and all(r["status"] == "SUCCESS" for r in runs) and runs
 
-    runs = wait_for(sensor_runs_done, RUN_TIMEOUT_S, "two sensor runs to succeed")
+    every = {}
+    for sensor in LANDING_SENSORS:
+        every[sensor] = wait_for(
+            lambda sensor=sensor: sensor_runs_done(sensor), RUN_TIMEOUT_S, f"{sensor}'s runs"
+        )
+    staged = ledger(dagster_dev, [r["runId"] for runs in every.values() for r in runs])
+    assert {(d, p) for d, p, s, _ in staged if d.startswith("staging/") and s == "succeeded"} == {
+        (f"staging/{sensor.removesuffix('_landing_sensor')}", p)
+        for sensor in LANDING_SENSORS
+        for p in WEEK[:2]
+    }
+    runs = every["orders_landing_sensor"]
     partitions = sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs
     )
     assert partitions == WEEK[:2]
     rows = ledger(dagster_dev, [r["runId"] for r in runs])
     published = {(d, p) for d, p, s, _ in rows if s == "succeeded"}
-    assert published >= {(d, p) for d in DATASETS[:3] for p in WEEK[:2]}
+    assert published >= {(d, p) for d in DATASETS if d not in MARTS for p in WEEK[:2]}
     # the customers sensor's runs may have computed a day's revenue with the same inputs first
     assert {(d, p) for d, p, _, _ in rows} == {(d, p) for d in DATASETS for p in WEEK[:2]}
 
@@ -143,20 +159,17 @@ def test_late_file_recomputes_affected_mart_day_automatically(dagster_dev):
         runs = dagster_dev.runs({"dagster/sensor_name": "orders_late_changes_sensor", **reason})
         return runs if runs and all(r["status"] in {"SUCCESS", "FAILURE"} for r in runs) else None
 
-    def both_marts_done():
+    def every_mart_done():
         runs = late_run_finished()
-        return runs if runs and len(runs) == 2 else None
+        return runs if runs and len(runs) == len(MARTS) else None
 
-    runs = wait_for(both_marts_done, RUN_TIMEOUT_S, "the late-changes sensor's two runs")
-    assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"]
+    runs = wait_for(every_mart_done, RUN_TIMEOUT_S, "the late-changes sensor's runs")
+    assert [r["status"] for r in runs] == ["SUCCESS"] * len(MARTS)
     rows = ledger(dagster_dev, [r["runId"] for r in runs])
-    assert rows == [
-        ("marts/daily_orders", "2024-01-01", "succeeded", False),
-        ("marts/daily_revenue_by_segment", "2024-01-01", "succeeded", False),
-    ]
+    assert rows == [(mart, "2024-01-01", "succeeded", False) for mart in sorted(MARTS)]
     with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
         notes = con.execute(
-            "SELECT note FROM platform.pipeline_runs WHERE run_id IN (?, ?)",
-            [r["runId"] for r in runs],
+            "SELECT note FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
+            [[r["runId"] for r in runs]],
         ).fetchall()
     assert all(n.startswith("late changes from landing day(s) 2024-01-08") for (n,) in notes)
