@@ -13,20 +13,17 @@ from platform_assets.tools import launch as launch_cli
 from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
 
-ORDERS_DATASETS = [
-    "staging/orders",
-    "curated/orders",
-    "marts/daily_orders",
-    "marts/daily_revenue_by_segment",
-]
-ALL_DATASETS = ["staging/customers", "curated/customers_daily", *ORDERS_DATASETS]
-
 
 @pytest.fixture
 def instance():
     """A real (temporary, SQLite-backed) Dagster instance."""
     with dg.instance_for_test() as test_instance:
         yield test_instance
+
+
+def every_dataset(defs) -> set[str]:
+    """Every staged, published and mart dataset of the declarations."""
+    return {key.to_user_string() for key in catalog_of(defs).plan_inputs}
 
 
 def launch_all(settings, defs, instance, keys, force=False):
@@ -73,13 +70,13 @@ def test_unchanged_days_start_no_run_and_are_ledgered_as_skipped(
     publishers = {run.run_id for launch in first for run in launch.runs}
     before, runs_before = output_files(settings), len(instance.get_runs())
     second = launch_all(settings, defs, instance, keys)
-    assert [launch.runs for launch in second] == [[], []]
+    assert [launch.runs for launch in second] == [[] for _ in second]
     assert all(launch.success and launch.plan.todo == [] for launch in second)
     assert len(instance.get_runs()) == runs_before
     rows = ledger_rows(settings, [launch.plan_id for launch in second])
     assert set(rows["status"]) == {"skipped"}
     assert {(r["dataset"], r["partition"]) for r in rows.iter_rows(named=True)} == {
-        (dataset, key) for dataset in ALL_DATASETS for key in keys
+        (dataset, key) for dataset in every_dataset(defs) for key in keys
     }
     named = {note.rsplit(" ", 1)[-1] for note in rows["note"]}
     assert named <= publishers and named
@@ -101,11 +98,12 @@ def test_changed_day_runs_and_unchanged_days_inside_the_run_skip(
         handle.write(event)
     launch = launch_job("orders_daily_job", keys, instance, definitions=defs)
     planned = {asset.dataset: asset.todo for asset in launch.plan.assets}
+    job_keys = defs.resolve_job_def("orders_daily_job").asset_layer.executable_asset_keys
+    marts = catalog_of(defs).across_days(set(job_keys))
     assert planned == {
         "staging/orders": [day],
         "curated/orders": [day],
-        "marts/daily_orders": keys,  # a merge may change any business day
-        "marts/daily_revenue_by_segment": keys,
+        **{mart.to_user_string(): keys for mart in marts},  # a merge may change any day
     }
     assert launch.success and len(launch.runs) == 1
     statuses = {
@@ -126,12 +124,12 @@ def test_force_runs_every_day_and_records_forced(settings, defs, instance, publi
     launches = launch_all(settings, defs, instance, keys, force=True)
     assert all(launch.success and launch.plan is None for launch in launches)
     run_ids = [run.run_id for launch in launches for run in launch.runs]
-    assert len(run_ids) == 2
+    assert len(run_ids) == len(catalog_of(defs).jobs)  # one run of each job
     rows = ledger_rows(settings, run_ids)
     assert set(rows["status"]) == {"succeeded"}
     assert rows["forced"].all()
     assert {(r["dataset"], r["partition"]) for r in rows.iter_rows(named=True)} == {
-        (dataset, key) for dataset in ALL_DATASETS for key in keys
+        (dataset, key) for dataset in every_dataset(defs) for key in keys
     }
 
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import duckdb
 
 from platform_assets.storage.delta_location import split_table
-from platform_assets.storage.delta_store import DeltaTableStore
+from platform_assets.storage.delta_store import DeltaTableStore, sql_dataset
 from platform_assets.storage.warehouse import qualified, quote_ident, use_utc
 
 
@@ -22,9 +22,10 @@ def delta_views(store: DeltaTableStore, tables: list[str]) -> Iterator[duckdb.Du
     try:
         use_utc(con)
         for table in tables:
-            dataset = store.dataset(table)
-            if dataset is None:
+            snapshot = store.load(table)
+            if snapshot is None:
                 continue
+            dataset = sql_dataset(snapshot)
             source = "platform_delta_" + "__".join(split_table(table))
             con.register(source, dataset)
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(split_table(table)[0])}")

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
@@ -55,6 +56,19 @@ _jitter = random.Random()
 
 _PRESENT = "_platform_present"
 _ROW = "_platform_row"
+
+
+def sql_dataset(snapshot: DeltaTable) -> pads.Dataset:
+    """A pyarrow dataset of ``snapshot`` for DuckDB, its text columns read as ``string_view``.
+
+    DuckDB pushes a text literal down into the scan as a ``string_view``, which pyarrow
+    compares with no other string type, while the files hold ``string``,
+    ``large_string`` or ``string_view`` as each writer left them (a MERGE writes views).
+    """
+    fields = snapshot.to_pyarrow_dataset().schema
+    text = (pa.string(), pa.large_string())
+    schema = pa.schema([f.with_type(pa.string_view()) if f.type in text else f for f in fields])
+    return snapshot.to_pyarrow_dataset(schema=schema)
 
 
 def in_window(column: str, start: dt.date, end: dt.date) -> pl.Expr:
@@ -313,7 +327,7 @@ def _winning_rows(
     con = duckdb.connect()
     try:
         con.register("platform_source", data.with_row_index(_ROW).to_arrow())
-        con.register("platform_target", current.to_pyarrow_dataset())
+        con.register("platform_target", sql_dataset(current))
         nulls = "".join(f", NULL AS {quote_ident(c)}" for c in added)
         match = " AND ".join(f"{TARGET}.{quote_ident(k)} = {SOURCE}.{quote_ident(k)}" for k in key)
         older = newer_condition(ordering, SOURCE, TARGET, quote_ident)

@@ -445,6 +445,19 @@ def test_a_write_failing_inside_the_store_leaves_the_table_as_it_was(store, writ
 # --- reading ---------------------------------------------------------------------------
 
 
+def test_sql_filters_on_text_read_every_file_whatever_wrote_it(store):
+    merge(store, entity_rows(0, 0, ROWS))  # files from the create, then from a MERGE
+    merge(store, entity_rows(1, ROWS // 2, ROWS + ROWS // 2))
+    publish(store, {D1: 0, D2: 1})  # and from an overwrite
+    for table in (CURRENT, MART):
+        rows = store.read(table)
+        for status in sorted(set(rows["status"])):
+            sql = f"SELECT count(*) FROM {table} WHERE status = '{status}'"  # noqa: S608
+            with store.query([table]) as con:
+                [(got,)] = con.sql(sql).fetchall()
+            assert got == rows.filter(pl.col("status") == status).height > 0
+
+
 def test_reads_counts_and_sql_see_the_current_rows_whatever_the_history(store):
     rows = mart({D1: 0, D2: 1})
     one_commit = "marts.daily_lines_at_once"
