@@ -115,6 +115,14 @@ def build_resources(settings: Settings) -> dict[str, object]:
     }
 
 
+STEP_EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": [__name__]}}}
+)
+"""Each step in a process of its own, forked from one that imported Dagster and the
+definitions once per run: a step killed (out of memory, say) fails that step, and the run
+goes on and ends; a step does not pay for starting Python and importing everything again."""
+
+
 def build_definitions(
     settings: Settings | None = None, declarations: Sequence[Declaration] | None = None
 ) -> dg.Definitions:
@@ -134,9 +142,7 @@ def build_definitions(
         sensors=assembly.sensors,
         schedules=assembly.schedules,
         resources={**resources, CATALOG: assembly.catalog},
-        # a run is one process: a daily run's few light steps would otherwise each start
-        # their own Python and import Dagster and the definitions again
-        executor=dg.in_process_executor,
+        executor=STEP_EXECUTOR,
     )
 
 

@@ -6,6 +6,7 @@ backtick-quoted (a backtick in a name is refused), dates must be
 """
 
 import datetime as dt
+from collections.abc import Collection
 
 from platform_assets.storage.strategies import newer_condition
 
@@ -42,32 +43,23 @@ def key_match(key: list[str]) -> str:
     return " AND ".join(f"{TARGET}.{quote(k)} = {SOURCE}.{quote(k)}" for k in key)
 
 
-def newer(columns: list[str], added: list[str] = ()) -> str:
+def newer(columns: list[str], added: Collection[str] = ()) -> str:
     """(s.c1, s.c2, ...) > (t.c1, t.c2, ...) lexicographically, NULL lowest; never NULL.
 
-    :func:`platform_assets.storage.strategies.newer_condition`, the DuckDB path's total order.
-    ``added`` are the last of ``columns``, new to the target: it has none of them, so they
-    are NULL there and the source is newer on them if it holds any of them.
+    :func:`platform_assets.storage.strategies.newer_condition`, the DuckDB path's total order;
+    ``added`` are columns new to the target (NULL there).
     """
-    kept = list(columns[: len(columns) - len(added)])
-    if kept + list(added) != list(columns):
-        raise ValueError(f"added columns {added} must be the last of {columns}")
-    condition = newer_condition(kept, SOURCE, TARGET, quote)
-    if not added:
-        return condition
-    return f"({condition}) OR (NOT ({differs(kept)}) AND ({_any_set(added)}))"
+    return newer_condition(columns, SOURCE, TARGET, quote, added)
 
 
-def differs(columns: list[str], added: list[str] = ()) -> str:
+def differs(columns: list[str], added: Collection[str] = ()) -> str:
     """Some of ``columns`` differ between source and target (NULLs compared as values);
     ``added`` are new to the target (NULL there)."""
-    compared = [c for c in columns if c not in added]
-    if not compared and not added:
+    if not columns:
         return "FALSE"
-    terms = [f"({SOURCE}.{quote(c)} IS DISTINCT FROM {TARGET}.{quote(c)})" for c in compared]
-    return " OR ".join([*terms, *([_any_set(added)] if added else [])])
-
-
-def _any_set(columns: list[str]) -> str:
-    """The source holds a value in some of ``columns``."""
-    return " OR ".join(f"({SOURCE}.{quote(c)} IS NOT NULL)" for c in columns)
+    return " OR ".join(
+        f"({SOURCE}.{quote(c)} IS NOT NULL)"
+        if c in added
+        else f"({SOURCE}.{quote(c)} IS DISTINCT FROM {TARGET}.{quote(c)})"
+        for c in columns
+    )

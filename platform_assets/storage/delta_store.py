@@ -328,13 +328,12 @@ def _winning_rows(
     try:
         con.register("platform_source", data.with_row_index(_ROW).to_arrow())
         con.register("platform_target", sql_dataset(current))
-        nulls = "".join(f", NULL AS {quote_ident(c)}" for c in added)
         match = " AND ".join(f"{TARGET}.{quote_ident(k)} = {SOURCE}.{quote_ident(k)}" for k in key)
-        older = newer_condition(ordering, SOURCE, TARGET, quote_ident)
+        wins = newer_condition(ordering, SOURCE, TARGET, quote_ident, added)
         rows = con.sql(
             f"SELECT {_ROW} FROM platform_source AS {SOURCE} WHERE NOT EXISTS ("  # noqa: S608
-            f"SELECT 1 FROM (SELECT *{nulls} FROM platform_target) AS {TARGET} "
-            f"WHERE {match} AND NOT {older}) ORDER BY {_ROW}"
+            f"SELECT 1 FROM platform_target AS {TARGET} WHERE {match} AND NOT {wins}) "
+            f"ORDER BY {_ROW}"
         ).fetchall()
     finally:
         con.close()

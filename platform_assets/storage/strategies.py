@@ -11,7 +11,7 @@ table's whole contents (a rebuild).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -256,18 +256,27 @@ def replace_all(
 
 
 def newer_condition(
-    columns: list[str], source: str, target: str, quote: Callable[[str], str]
+    columns: list[str],
+    source: str,
+    target: str,
+    quote: Callable[[str], str],
+    absent: Collection[str] = (),
 ) -> str:
     """SQL for (source.c1, ...) > (target.c1, ...) lexicographically, NULL lowest.
 
     The total order of a merge (rule 3), for DuckDB (``quote_ident``) and Delta's
     DataFusion (backticks). Never NULL itself, so a tie on every column means "not
     newer"; each comparison is parenthesised (DataFusion binds ``IS NOT DISTINCT
-    FROM`` looser than DuckDB).
+    FROM`` looser than DuckDB). Columns in ``absent`` are new to the target (a merge
+    that adds them): NULL there.
     """
     condition = "FALSE"
     for name in reversed(columns):
-        s, t = f"{source}.{quote(name)}", f"{target}.{quote(name)}"
+        s = f"{source}.{quote(name)}"
+        if name in absent:
+            condition = f"(({s} IS NOT NULL) OR (({s} IS NULL) AND {condition}))"
+            continue
+        t = f"{target}.{quote(name)}"
         greater = f"({s} IS NOT NULL AND ({t} IS NULL OR {s} > {t}))"
         condition = f"({greater} OR (({s} IS NOT DISTINCT FROM {t}) AND {condition}))"
     return condition

@@ -406,6 +406,16 @@ def test_a_merge_adding_a_column_adds_it_only_to_the_rows_it_wins(store):
     assert_table(store, CURRENT, expected, CURRENT_KEY)
 
 
+def test_a_merge_may_add_a_column_to_its_ordering(store):
+    merge(store, entity_rows(1, 0, ROWS))
+    before = store.read(CURRENT)
+    # the same rows again, with a new last tie-breaker: it wins over NULL
+    frame = entity_rows(1, 0, ROWS // 2).with_columns(revision=pl.lit(1, pl.Int64))
+    result = store.merge_upsert(CURRENT, frame, CURRENT_KEY, [*ORDERING, "revision"])
+    assert (result.columns_added, result.rows_changed) == (["revision"], ROWS // 2)
+    assert_table(store, CURRENT, merged(before, frame), CURRENT_KEY)
+
+
 @each_write
 def test_a_dropped_or_retyped_column_fails_naming_it_and_nothing_changes(store, write):
     write.seed(store)
