@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from platform_assets.core import cdc
 from platform_assets.core.code_version import (
     ENGINE_VERSION,
     UnversionableValue,
@@ -231,7 +232,11 @@ def stage_without_test_orders(events: pl.DataFrame, landing_date) -> pl.DataFram
 
 def stage_refactored(events: pl.DataFrame, landing_date) -> pl.DataFrame:
     """The same staging rows computed another way (a refactor: byte-identical output)."""
-    latest = transforms.keep_latest(events.with_columns(pl.col("op").eq("D").alias("is_deleted")))
+    latest = cdc.keep_latest(
+        events.with_columns(pl.col("op").eq("D").alias("is_deleted")),
+        schema.BUSINESS_KEY,
+        schema.ORDERING,
+    )
     return latest.with_columns(pl.lit(landing_date).cast(pl.Date).alias("landing_date")).select(
         schema.STAGING_COLUMNS
     )

@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 
+from platform_assets.core import cdc
 from platform_assets.datasets.orders.schema import (
     BUSINESS_KEY,
     CURRENT_STATE_COLUMNS,
@@ -14,25 +15,9 @@ from platform_assets.datasets.orders.schema import (
 )
 
 
-def keep_latest(frame: pl.DataFrame) -> pl.DataFrame:
-    """Keep the latest row per order by the dataset's total order (:data:`ORDERING`).
-
-    ``ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY <ORDERING> DESC, NULLS
-    LAST) = 1``: rows still tied are equal in every published column, so the result
-    never depends on file or row order. Output is sorted by key.
-    """
-    return frame.sort([*BUSINESS_KEY, *ORDERING]).unique(
-        subset=BUSINESS_KEY, keep="last", maintain_order=True
-    )
-
-
 def staged_rows(events: pl.DataFrame, landing_date: dt.date) -> pl.DataFrame:
     """One day's CDC events as staging rows: latest per order, deletes as tombstones."""
-    return (
-        keep_latest(events.with_columns(is_deleted=pl.col("op") == "D"))
-        .with_columns(landing_date=pl.lit(landing_date, dtype=pl.Date))
-        .select(STAGING_COLUMNS)
-    )
+    return cdc.staged_events(events, landing_date, BUSINESS_KEY, ORDERING, STAGING_COLUMNS)
 
 
 def current_state_rows(staged: pl.DataFrame) -> pl.DataFrame:
@@ -41,4 +26,4 @@ def current_state_rows(staged: pl.DataFrame) -> pl.DataFrame:
     ``landing_date`` is dropped: the current state depends only on the set of
     events, never on which day (or how often) an event was delivered.
     """
-    return keep_latest(staged).select(CURRENT_STATE_COLUMNS)
+    return cdc.keep_latest(staged, BUSINESS_KEY, ORDERING).select(CURRENT_STATE_COLUMNS)
