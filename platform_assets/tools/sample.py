@@ -31,6 +31,7 @@ from platform_assets.core.partition_keys import validate_partition_key
 from platform_assets.settings import load_settings
 from platform_assets.tools.sample_common import uniform_hash, write_atomic
 from platform_assets.tools.sample_customers import write_customer_snapshot
+from platform_assets.tools.sample_payments import write_payments
 
 CDC_COLUMNS = [
     "op",
@@ -72,7 +73,7 @@ class SampleSpec:
     orders_per_day: int
     seed: int
     fmt: str = "csv"
-    with_customers: bool = True
+    with_customers: bool = True  # also the other datasets: customer snapshots, payments
 
     @property
     def chunk_orders(self) -> int:
@@ -241,6 +242,13 @@ def generate(spec: SampleSpec, dest: Path, progress=None) -> dict[str, int]:
         _, events = generate_day(spec, day_index, dest, progress)
         if spec.with_customers:
             write_customer_snapshot(spec, day_index, dest)
+            write_payments(
+                spec,
+                day_index,
+                dest,
+                lambda ids: _orders(ids, spec.seed, spec.customers),
+                CURRENCIES,
+            )
         written[day.isoformat()] = events
     return written
 
