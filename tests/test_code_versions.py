@@ -33,7 +33,7 @@ from platform_assets.core.code_version import (
 )
 from platform_assets.datasets import declarations
 from platform_assets.datasets.orders import schema, transforms
-from platform_assets.datasets.orders.assets import DAILY_ORDERS, ORDERS
+from platform_assets.datasets.orders.assets import CURATED_ORDERS, DAILY_ORDERS, ORDERS
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration import planner
 from platform_assets.orchestration.declarations import Dataset
@@ -167,6 +167,20 @@ def test_declaration_fields_count_descriptions_do_not():
     assert derive_code_version("staging", ORDERS, write_spec={"a": "b"}).value != version
     assert fingerprint(pl.DataFrame({"fx": [1.1]})) != fingerprint(pl.DataFrame({"fx": [1.2]}))
     assert fingerprint(frozenset({"a", "b", "c"})) == fingerprint(frozenset({"c", "b", "a"}))
+
+
+def test_the_shared_cdc_code_counts_by_content(monkeypatch):
+    """Which event of a key wins (``core/cdc.py``) decides the datasets' output: an edit to
+    it recomputes them, as an edit to their own code does."""
+    declared = {"staging": ORDERS, "curated": CURATED_ORDERS}
+    before = [derive_code_version(kind, d).value for kind, d in declared.items()]
+
+    def keep_latest(frame, key, ordering):  # NULLs highest instead of lowest
+        return frame.sort(ordering, nulls_last=True).unique(key, keep="last")
+
+    monkeypatch.setattr(cdc, "keep_latest", keep_latest)
+    after = [derive_code_version(kind, d).value for kind, d in declared.items()]
+    assert after[0] != before[0] and after[1] != before[1]
 
 
 def test_a_value_known_only_by_its_address_is_refused():

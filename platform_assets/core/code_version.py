@@ -18,8 +18,9 @@ the version is a digest of the asset's declaration instead:
   :data:`UNVERSIONED` (descriptions, group) are documentation and do not count.
 - **the platform engine version** :data:`ENGINE_VERSION`.
 
-"The dataset's own code" is ``platform_assets.datasets.*`` and any module outside
-the platform and outside installed libraries (a user's module, a test fixture).
+"The dataset's own code" is ``platform_assets.datasets.*``, ``platform_assets.core.cdc``
+(which event of a key wins: dataset semantics the CDC datasets share) and any module
+outside the platform and outside installed libraries (a user's module, a test fixture).
 The platform's generic machinery (parsing, write strategies, merges, shared
 checks: the rest of ``platform_assets``) and libraries are referred to by name
 only; their behaviour is covered by :data:`ENGINE_VERSION` (the platform's) and
@@ -71,7 +72,8 @@ UNVERSIONED = {"code_version": False}
 """``dataclasses.field(metadata=UNVERSIONED)``: a declaration field that is
 documentation (description, UI group) and does not count in the version."""
 
-DATASET_CODE = "platform_assets.datasets"
+FOLLOWED_CODE = ("platform_assets.datasets", "platform_assets.core.cdc")
+"""The platform's modules whose code counts by content, as a dataset's own."""
 PLATFORM = "platform_assets"
 DIGITS = 12
 
@@ -219,10 +221,10 @@ def _library_roots() -> tuple[str, ...]:
 def is_dataset_code(module_name: str, file: str | None = None) -> bool:
     """Whether code of ``module_name`` (loaded from ``file``) is followed into.
 
-    ``platform_assets.datasets.*`` and modules that are neither the platform's
-    machinery nor an installed library (a user module, a test fixture) are.
+    :data:`FOLLOWED_CODE` and modules that are neither the platform's machinery nor an
+    installed library (a user module, a test fixture) are.
     """
-    if module_name == DATASET_CODE or module_name.startswith(DATASET_CODE + "."):
+    if any(module_name == m or module_name.startswith(m + ".") for m in FOLLOWED_CODE):
         return True
     if module_name == PLATFORM or module_name.startswith(PLATFORM + "."):
         return False
