@@ -25,9 +25,10 @@ sample: $(STAMP)
 dev: $(STAMP) dagster-home sample
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
-## make test: the whole test suite
+## make test: the whole test suite, one worker per core (a test file stays on one worker:
+## the dagster dev and browser tests share a server per file)
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 ## make chaos SEED=0 N=50 [CORRECTIONS=1] [STORE=s3]: N seeded histories of the model-based
 ## history test from SEED (make test runs a bounded few); STORE=s3: on S3 (moto server) with
