@@ -153,7 +153,7 @@ def warehouse_rows(server: DagsterDev, sql: str, params: list) -> list[tuple]:
 def test_asset_graph_shows_the_four_contract_assets(flow, page, shot):
     page.goto("/")
     page.get_by_role("link", name="Lineage").first.click()
-    expect(page).to_have_url(re.compile(r"/asset-groups"))
+    expect(page).to_have_url(re.compile(r"/asset-groups"), timeout=SLOW_UI_MS)
     group = page.locator("foreignObject").filter(has=page.locator('[data-tooltip="orders"]'))
     expect(group.first).to_be_visible(timeout=SLOW_UI_MS)
     shot("global-lineage")
