@@ -12,6 +12,8 @@ import datetime as dt
 
 import polars as pl
 
+from platform_assets.core.checks import RowRule
+
 
 def keep_latest(frame: pl.DataFrame, key: list[str], ordering: list[str]) -> pl.DataFrame:
     """The latest row per ``key`` by ``ordering`` (NULLs lowest), sorted by key.
@@ -36,3 +38,38 @@ def staged_events(
         .with_columns(landing_date=pl.lit(landing_date, dtype=pl.Date))
         .select(columns)
     )
+
+
+LIVE = ~pl.col("is_deleted")
+"""Rows that are not deletes (a delete may carry only its key: DMS without a before-image)."""
+
+
+def event_rules(plausible_days_before: int) -> list[RowRule]:
+    """The row rules every CDC feed's staged events share (deletes exempt where they may
+    carry only their key): an ISO currency, consistent timestamps, and business dates no
+    more than ``plausible_days_before`` days before the landing day (after it,
+    ``timestamps_consistent`` already refuses them)."""
+    next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
+    earliest = (pl.col("landing_date") - pl.duration(days=plausible_days_before)).cast(
+        pl.Datetime("us")
+    )
+    return [
+        RowRule(
+            "currency_well_formed",
+            "currency is a three-letter upper-case ISO code (deletes exempt)",
+            LIVE & ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
+        ),
+        RowRule(
+            "timestamps_consistent",
+            "created_at <= updated_at (deletes exempt), and updated_at before the end of the "
+            "landing day",
+            (LIVE & (pl.col("created_at") > pl.col("updated_at")))
+            | (pl.col("updated_at") >= next_day),
+        ),
+        RowRule(
+            "business_dates_plausible",
+            f"created_at (deletes exempt) and updated_at no more than {plausible_days_before} "
+            "days before the landing day",
+            (LIVE & (pl.col("created_at") < earliest)) | (pl.col("updated_at") < earliest),
+        ),
+    ]

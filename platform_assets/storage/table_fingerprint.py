@@ -1,4 +1,4 @@
-"""Content checksums of slices of a published table, per day."""
+"""Content checksums and row counts of slices of a published table, per day."""
 
 import datetime as dt
 
@@ -27,3 +27,19 @@ def daily_slice_checksums(
         if day in result:
             result[day] = f"rows:{count}:hash:{digest:016x}"
     return result
+
+
+def daily_row_counts(
+    con: duckdb.DuckDBPyConnection, table: str, day_column: str, days: list[dt.date]
+) -> dict[str, int]:
+    """Per ISO day: the rows whose ``day_column`` falls on that day (days without rows and a
+    missing table left out)."""
+    if not days or not existing_columns(con, table):
+        return {}
+    column = quote_ident(day_column)
+    rows = con.execute(
+        f"SELECT CAST({column} AS DATE), count(*) FROM {qualified(table)} "  # noqa: S608
+        f"WHERE CAST({column} AS DATE) IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
+        [days],
+    ).fetchall()
+    return {day.isoformat(): count for day, count in rows}

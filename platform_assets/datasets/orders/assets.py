@@ -9,7 +9,7 @@ import polars as pl
 from platform_assets.core.write_spec import MergeUpsert
 from platform_assets.datasets.orders import checks, schema, transforms
 from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Mart, Publish
-from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_fingerprint import daily_row_counts, daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame
 
@@ -55,14 +55,7 @@ CURATED_ORDERS = Publish(
 
 def orders_read_per_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, int]:
     """Current-state rows (tombstones included) of the orders placed on each of ``days``."""
-    if not existing_columns(con, schema.CURATED_TABLE):
-        return {}
-    rows = con.execute(
-        f"SELECT CAST(created_at AS DATE), count(*) FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
-        "WHERE CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
-        [days],
-    ).fetchall()
-    return {day.isoformat(): count for day, count in rows}
+    return daily_row_counts(con, schema.CURATED_TABLE, "created_at", days)
 
 
 def order_day_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):

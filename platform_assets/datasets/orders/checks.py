@@ -2,7 +2,7 @@
 
 import polars as pl
 
-from platform_assets.core import checks
+from platform_assets.core import cdc, checks
 from platform_assets.core.checks import ERROR, WARN, CheckOutcome, RowRule
 from platform_assets.datasets.orders.schema import BUSINESS_KEY, STAGING_SCHEMA
 
@@ -14,36 +14,16 @@ TRAILING_PARTITIONS = 7
 # Raise it for a source that re-sends very old orders; a change re-evaluates every day.
 PLAUSIBLE_DAYS_BEFORE = 366
 
-_next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
-_earliest = (pl.col("landing_date") - pl.duration(days=PLAUSIBLE_DAYS_BEFORE)).cast(
-    pl.Datetime("us")
-)
-_live = ~pl.col("is_deleted")  # a delete may carry only its key (DMS without a before-image)
 ROW_RULES = [
-    RowRule("amount_non_negative", "amount >= 0 (deletes exempt)", _live & (pl.col("amount") < 0)),
+    RowRule(
+        "amount_non_negative", "amount >= 0 (deletes exempt)", cdc.LIVE & (pl.col("amount") < 0)
+    ),
     RowRule(
         "status_allowed",
         f"status in {', '.join(ALLOWED_STATUSES)} (deletes exempt)",
-        _live & ~pl.col("status").is_in(ALLOWED_STATUSES),
+        cdc.LIVE & ~pl.col("status").is_in(ALLOWED_STATUSES),
     ),
-    RowRule(
-        "currency_well_formed",
-        "currency is a three-letter upper-case ISO code (deletes exempt)",
-        _live & ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
-    ),
-    RowRule(
-        "timestamps_consistent",
-        "created_at <= updated_at (deletes exempt), and updated_at before the end of the "
-        "landing day",
-        (_live & (pl.col("created_at") > pl.col("updated_at")))
-        | (pl.col("updated_at") >= _next_day),
-    ),
-    RowRule(
-        "business_dates_plausible",
-        f"created_at (deletes exempt) and updated_at no more than {PLAUSIBLE_DAYS_BEFORE} "
-        "days before the landing day",
-        (_live & (pl.col("created_at") < _earliest)) | (pl.col("updated_at") < _earliest),
-    ),
+    *cdc.event_rules(PLAUSIBLE_DAYS_BEFORE),
 ]
 
 CHECKS = {

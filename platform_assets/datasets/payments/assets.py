@@ -15,7 +15,7 @@ from platform_assets.datasets.orders.assets import (
 )
 from platform_assets.datasets.payments import checks, schema, transforms
 from platform_assets.orchestration.declarations import Dataset, DatasetSpec, Mart, Publish
-from platform_assets.storage.table_fingerprint import daily_slice_checksums
+from platform_assets.storage.table_fingerprint import daily_row_counts, daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import qualified, query_frame
 
@@ -50,18 +50,6 @@ CURATED_PAYMENTS = Publish(
         "recomputes the keys it touches."
     ),
 )
-
-
-def refunds_read_per_day(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, int]:
-    """Current-state payment rows (tombstones included) created on each of ``days``."""
-    if not existing_columns(con, schema.CURATED_TABLE):
-        return {}
-    rows = con.execute(
-        f"SELECT CAST(created_at AS DATE), count(*) FROM {qualified(schema.CURATED_TABLE)} "  # noqa: S608
-        "WHERE CAST(created_at AS DATE) IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
-        [days],
-    ).fetchall()
-    return {day.isoformat(): count for day, count in rows}
 
 
 def net_revenue_checksums(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
@@ -114,7 +102,7 @@ def build_net_revenue(con: duckdb.DuckDBPyConnection, days: list[dt.date]):
         {"days": days},
     )
     read = orders_read_per_day(con, days)
-    for day, count in refunds_read_per_day(con, days).items():
+    for day, count in daily_row_counts(con, schema.CURATED_TABLE, "created_at", days).items():
         read[day] = read.get(day, 0) + count
     return figures.cast(schema.MART_SCHEMA), read
 

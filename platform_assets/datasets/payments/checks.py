@@ -2,46 +2,24 @@
 
 import polars as pl
 
-from platform_assets.core import checks
+from platform_assets.core import cdc, checks
 from platform_assets.core.checks import ERROR, WARN, CheckOutcome, RowRule
 from platform_assets.datasets.payments.schema import BUSINESS_KEY, KINDS, STAGING_SCHEMA
 
 REJECT_RATE_THRESHOLD = 0.05
 PLAUSIBLE_DAYS_BEFORE = 366  # how far before its landing day a payment's dates may lie
 
-_next_day = (pl.col("landing_date") + pl.duration(days=1)).cast(pl.Datetime("us"))
-_earliest = (pl.col("landing_date") - pl.duration(days=PLAUSIBLE_DAYS_BEFORE)).cast(
-    pl.Datetime("us")
-)
-_live = ~pl.col("is_deleted")  # a delete may carry only its key
 ROW_RULES = [
-    RowRule("amount_positive", "amount > 0 (deletes exempt)", _live & (pl.col("amount") <= 0)),
+    RowRule("amount_positive", "amount > 0 (deletes exempt)", cdc.LIVE & (pl.col("amount") <= 0)),
     RowRule(
         "kind_allowed",
         f"kind in {', '.join(KINDS)} (deletes exempt)",
-        _live & ~pl.col("kind").is_in(KINDS),
+        cdc.LIVE & ~pl.col("kind").is_in(KINDS),
     ),
     RowRule(
-        "order_linked", "order_id is set (deletes exempt)", _live & pl.col("order_id").is_null()
+        "order_linked", "order_id is set (deletes exempt)", cdc.LIVE & pl.col("order_id").is_null()
     ),
-    RowRule(
-        "currency_well_formed",
-        "currency is a three-letter upper-case ISO code (deletes exempt)",
-        _live & ~pl.col("currency").str.contains(r"^[A-Z]{3}$"),
-    ),
-    RowRule(
-        "timestamps_consistent",
-        "created_at <= updated_at (deletes exempt), and updated_at before the end of the "
-        "landing day",
-        (_live & (pl.col("created_at") > pl.col("updated_at")))
-        | (pl.col("updated_at") >= _next_day),
-    ),
-    RowRule(
-        "business_dates_plausible",
-        f"created_at (deletes exempt) and updated_at no more than {PLAUSIBLE_DAYS_BEFORE} "
-        "days before the landing day",
-        (_live & (pl.col("created_at") < _earliest)) | (pl.col("updated_at") < _earliest),
-    ),
+    *cdc.event_rules(PLAUSIBLE_DAYS_BEFORE),
 ]
 CHECKS = {
     "business_key_unique": (ERROR, "payment_id is not null and unique after dedupe"),
