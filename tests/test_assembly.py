@@ -28,7 +28,7 @@ from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import existing_columns
 from platform_assets.storage.warehouse import query_frame
 from tests.conftest import read_table
-from tests.test_late_changes import DAY1, DAY2, DAY3, land, late_changes_ticks
+from tests.test_late_changes import DAY1, DAY2, DAY3, execute_request, land, late_changes_ticks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,10 +101,7 @@ def test_a_mart_over_a_mart_is_brought_up_to_date_by_the_late_changes_sensor(set
         if not requests:
             break
         for request in requests:
-            subset = job.get_subset(asset_selection=set(request.asset_selection))
-            assert subset.execute_in_process(
-                partition_key=request.partition_key, tags=request.tags, instance=instance
-            ).success
+            assert execute_request(defs, request, instance).success
 
     # order 1 (placed 2024-01-01) was refunded on 2024-01-03: marts.daily_orders has it
     assert (

@@ -97,6 +97,25 @@ def late_changes_ticks(defs: dg.Definitions):
     return tick
 
 
+def execute_request(
+    defs: dg.Definitions, request: dg.RunRequest, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """Run a late-changes request in-process as the daemon launches it: its assets of the
+    orders job, over its day or range of days (the range is in its tags), with its tags."""
+    job = defs.resolve_job_def("orders_daily_job").get_subset(
+        asset_selection=set(request.asset_selection)
+    )
+    return job.execute_in_process(
+        partition_key=request.partition_key, tags=request.tags, instance=instance
+    )
+
+
+def request_days(request: dg.RunRequest) -> tuple[str, str]:
+    """The (first, last) day of a run request."""
+    days = request.partition_key_range
+    return (days.start, days.end) if days else (request.partition_key, request.partition_key)
+
+
 @pytest.fixture
 def late_marts(defs) -> list[dg.AssetKey]:
     """Every mart an orders merge can change (the late-changes sensor's), from the declarations."""
@@ -111,14 +130,10 @@ def late_sensor(defs):
 
 @pytest.fixture
 def run_marts(defs):
-    full = defs.resolve_job_def("orders_daily_job")
     instance = dg.DagsterInstance.ephemeral()
 
     def run(request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        job = full.get_subset(asset_selection=set(request.asset_selection))
-        result = job.execute_in_process(
-            partition_key=request.partition_key, tags=request.tags, instance=instance
-        )
+        result = execute_request(defs, request, instance)
         assert result.success
         return result
 
@@ -151,14 +166,13 @@ def test_late_update_recomputes_exactly_the_affected_days(
     }
     assert meta["curated/orders"]["changed_business_days"].value == "2024-01-01, 2024-01-03"
 
-    requests = late_sensor()
-    assert sorted((r.asset_selection, r.partition_key) for r in requests) == [
-        ([mart], "2024-01-01") for mart in late_marts
+    requests = late_sensor()  # one run: every mart of the changed day
+    assert [(set(r.asset_selection), r.partition_key) for r in requests] == [
+        (set(late_marts), "2024-01-01")
     ]
     reason = "late changes from landing day(s) 2024-01-03"
-    assert {r.tags["platform/recompute_reason"] for r in requests} == {reason}
-    [orders_mart] = [r for r in requests if r.asset_selection == [MART]]
-    assert orders_mart.run_key.startswith("marts/daily_orders:2024-01-01:rows:2:hash:")
+    assert requests[0].tags["platform/recompute_reason"] == reason
+    assert re.fullmatch(r"2024-01-01\.\.2024-01-01:[0-9a-f]{16}", requests[0].run_key)
 
     day2_before = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 2))
     rows_before = ledger(settings).height
@@ -205,7 +219,9 @@ def test_late_delete_removes_the_order_and_older_events_do_not_revive_it(
     land(settings, "2024-01-04", [delete])
     materialize_partition("2024-01-04")
     requests = late_sensor()
-    assert [r.partition_key for r in requests] == ["2024-01-01"] * len(late_marts)
+    assert [(r.partition_key, set(r.asset_selection)) for r in requests] == [
+        ("2024-01-01", set(late_marts))
+    ]
     for request in requests:
         run_marts(request)
     day1 = marts(settings).filter(pl.col("business_date") == pl.date(2024, 1, 1))
@@ -272,3 +288,79 @@ def test_changed_business_days_outside_the_partitions_are_named_not_requested(
         capfd.readouterr().err,
     )
     assert named and sorted(named[1].split(", ")) == [m.to_user_string() for m in late_marts]
+
+
+def test_consecutive_changed_days_are_one_run_and_a_gap_starts_another(
+    settings, materialize_partition, late_sensor, run_marts, late_marts, defs
+):
+    """Both marts of a day in one run, consecutive days as one range: a late delivery
+    touching orders placed on days 1, 2 and 4 gives two runs (1..2 and 4), not one per
+    mart per day; after them the marts equal plain SQL over the landing files."""
+    days = [f"2024-01-0{n}" for n in range(1, 5)]
+    for n, day in enumerate(days, start=1):
+        land(
+            settings,
+            day,
+            [event("I", n, n, "placed", f"{n}0.00", f"{day} 08:00:00", f"{day} 08:00:00")],
+        )
+        materialize_partition(day)
+    assert late_sensor() == []
+    late = [
+        event("U", 10 + n, n, "paid", f"{n}0.00", f"2024-01-0{n} 08:00:00", "2024-01-05 09:00:00")
+        for n in (1, 2, 4)
+    ]
+    land(settings, "2024-01-05", late)
+    materialize_partition("2024-01-05")
+
+    requests = late_sensor()
+    assert sorted((request_days(r), set(r.asset_selection)) for r in requests) == [
+        (("2024-01-01", "2024-01-02"), set(late_marts)),
+        (("2024-01-04", "2024-01-04"), set(late_marts)),
+    ]
+    again = late_changes_ticks(defs)()  # a fresh cursor reads the same changes: same keys
+    assert sorted(r.run_key for r in again) == sorted(r.run_key for r in requests)
+    rows_before = ledger(settings).height
+    for request in requests:
+        run_marts(request)
+    published = ledger(settings).slice(rows_before).select("dataset", "partition", "status")
+    assert sorted(published.rows()) == sorted(
+        (mart.to_user_string(), day, "succeeded")
+        for mart in late_marts
+        for day in ("2024-01-01", "2024-01-02", "2024-01-04")
+    )
+    assert_frame_equal(marts(settings), reference_marts(settings))
+    assert late_sensor() == []
+
+
+def test_a_range_run_skips_the_days_a_mart_already_published(
+    settings, materialize_partition, late_sensor, run_marts, late_marts, defs
+):
+    """A range selects every mart stale on some day of it; on the other days a mart finds
+    its inputs unchanged and skips, writing nothing."""
+    for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
+        land(settings, day, rows)
+        materialize_partition(day)
+    late_sensor()
+    late = [  # orders placed on days 1 and 2 change
+        event("U", 7, 1, "paid", "10.00", "2024-01-01 08:00:00", "2024-01-03 09:00:00"),
+        event("U", 8, 3, "paid", "30.00", "2024-01-02 08:00:00", "2024-01-03 09:00:00"),
+    ]
+    land(settings, "2024-01-03", late)
+    materialize_partition("2024-01-03")
+    # marts/daily_orders of day 2 (only it) is brought up to date by a run of its own
+    run_marts(dg.RunRequest(partition_key="2024-01-02", asset_selection=[MART]))
+
+    [request] = late_sensor()
+    assert request_days(request) == ("2024-01-01", "2024-01-02")
+    assert set(request.asset_selection) == set(late_marts)
+    result = run_marts(request)
+    computed = {
+        e.asset_key: e.event_specific_data.materialization.metadata["partitions_computed"].value
+        for e in result.get_asset_materialization_events()
+    }
+    others = [mart for mart in late_marts if mart != MART]
+    assert others and computed == {
+        MART: "2024-01-01",
+        **{mart: "2024-01-01, 2024-01-02" for mart in others},
+    }
+    assert_frame_equal(marts(settings), reference_marts(settings))

@@ -20,3 +20,15 @@ def validate_partition_key(key: str) -> dt.date:
         return dt.date.fromisoformat(key)
     except ValueError as exc:
         raise InvalidPartitionKey(f"partition key {key!r} is not a valid date: {exc}") from exc
+
+
+def day_ranges(keys: list[str]) -> list[tuple[str, str]]:
+    """Daily keys as the (first, last) ranges of consecutive days they form, in order."""
+    ranges: list[tuple[str, str]] = []
+    for key in sorted(set(keys)):
+        day = validate_partition_key(key)
+        if ranges and validate_partition_key(ranges[-1][1]) + dt.timedelta(days=1) == day:
+            ranges[-1] = (ranges[-1][0], key)
+        else:
+            ranges.append((key, key))
+    return ranges

@@ -9,6 +9,9 @@ import dagster as dg
 
 from platform_assets.core.partition_keys import validate_partition_key
 
+# The tags of a run over a range of partitions (one run, every day of the range).
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
 
 @dataclass(frozen=True)
 class Cadence:

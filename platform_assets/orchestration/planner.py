@@ -13,7 +13,6 @@ saves whole runs when nothing in a window changed, and narrows a window to the
 changed days when no mart is in the job.
 """
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ import duckdb
 
 from platform_assets.core.landing import LandingStore
 from platform_assets.core.ledger import Ledger, PublishedVersion
-from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.core.partition_keys import day_ranges
 from platform_assets.core.publisher import UpstreamNotPublished, is_unchanged, upstream_artifacts
 from platform_assets.core.write_spec import MergeUpsert, OverwritePartition, WriteSpec
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
@@ -129,14 +128,7 @@ class JobPlan:
 
     def ranges(self) -> list[tuple[str, str]]:
         """The partitions to run as contiguous (first, last) day ranges."""
-        ranges: list[tuple[str, str]] = []
-        for key in self.todo:
-            day = validate_partition_key(key)
-            if ranges and validate_partition_key(ranges[-1][1]) + dt.timedelta(days=1) == day:
-                ranges[-1] = (ranges[-1][0], key)
-            else:
-                ranges.append((key, key))
-        return ranges
+        return day_ranges(self.todo)
 
 
 def _checksums(inputs: PlanInputs, resources: PlanResources, keys: list[str]) -> dict[str, str]:

@@ -23,16 +23,15 @@ import dagster as dg
 
 from platform_assets.core.landing import LandingRefused
 from platform_assets.core.ledger import Ledger
-from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.core.partition_keys import day_ranges, validate_partition_key
 from platform_assets.definitions import environment_definitions
 from platform_assets.orchestration.drift import verify_all
 from platform_assets.orchestration.idempotency import FORCE_TAG, REBUILD_TAG
-from platform_assets.orchestration.partitions import require_partitions
+from platform_assets.orchestration.partitions import RANGE_END, RANGE_START, require_partitions
 from platform_assets.orchestration.planner import JobPlan, PlanResources, catalog_of, plan_job
 
 # Step failures are summarised by describe(); the console would repeat them with tracebacks.
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
 
 
@@ -238,18 +237,6 @@ def rebuild_summary(run: dg.ExecuteInProcessResult) -> list[str]:
     return lines
 
 
-def contiguous(days: list[str]) -> list[list[str]]:
-    """Sorted days split into runs of consecutive days."""
-    groups: list[list[str]] = []
-    for key in sorted(days):
-        day = validate_partition_key(key)
-        if groups and validate_partition_key(groups[-1][-1]) + dt.timedelta(days=1) == day:
-            groups[-1].append(key)
-        else:
-            groups.append([key])
-    return groups
-
-
 def repair(
     instance: dg.DagsterInstance, definitions: dg.Definitions | None = None
 ) -> list[JobLaunch]:
@@ -265,7 +252,8 @@ def repair(
             for j in catalog_of(definitions).jobs
             if key in definitions.resolve_job_def(j).asset_layer.executable_asset_keys
         )
-        for group in contiguous(days):
+        for first, last in day_ranges(days):
+            group = [day for day in sorted(days) if first <= day <= last]
             launches.append(launch_job(job, group, instance, True, definitions, [key]))
     return launches
 

@@ -344,15 +344,17 @@ class World:
         tags = {"dagster/sensor_name": name, **(request.tags or {})}
         if request.run_key:
             tags["dagster/run_key"] = request.run_key
-        day = request.partition_key
+        days = request.partition_key_range
+        first, last = (days.start, days.end) if days else (request.partition_key,) * 2
         if request.asset_selection:
             selection = list(request.asset_selection)
-            result = self.run_job(ORDERS, day, day, tags=tags, selection=selection)
+            result = self.run_job(ORDERS, first, last, tags=tags, selection=selection)
             what = "+".join(key.path[-1] for key in selection)
         else:
-            result = self.run_job(sensor.job_name, day, day, tags=tags)
+            result = self.run_job(sensor.job_name, first, last, tags=tags)
             what = sensor.job_name.removesuffix("_daily_job")
-        return f"{what} {day}: {result}"
+        span = first if first == last else f"{first}..{last}"
+        return f"{what} {span}: {result}"
 
     def ticks(self, names: tuple[str, ...]) -> str:
         """Tick each sensor once (executing requests); a one-line summary."""

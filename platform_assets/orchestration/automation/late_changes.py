@@ -11,16 +11,19 @@ tables); the ledger from the warehouse.
 """
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 
 import dagster as dg
 
 from platform_assets.core.ledger import Ledger, rewind
-from platform_assets.core.partition_keys import validate_partition_key
+from platform_assets.core.partition_keys import day_ranges, validate_partition_key
 from platform_assets.orchestration.declarations import Mart
 from platform_assets.orchestration.idempotency import REASON_TAG
 from platform_assets.orchestration.partitions import (
+    RANGE_END,
+    RANGE_START,
     name_keys,
     outside_partitions,
     partition_range,
@@ -122,13 +125,7 @@ def build_late_changes_sensor(
             )
         days = sorted(set(changes) - set(outside))
         store = tables.store()
-        requests = [
-            request
-            for mart in direct
-            for request in _requests(
-                warehouse, store, mart, _below(mart, marts), days, changes, name
-            )
-        ]
+        requests = _requests(warehouse, store, marts, direct, days, changes, name)
         context.update_cursor(cursor.dump())
         if not requests:
             return dg.SkipReason(f"no day of {names} changed since the last tick")
@@ -148,41 +145,73 @@ def _below(mart: Mart, marts: list[Mart]) -> list[Mart]:
     return found
 
 
-def _requests(
-    warehouse: WarehouseResource,
-    store: TableStore,
-    mart: Mart,
-    below: list[Mart],
-    days: list[str],
-    changes,
-    sensor: str,
-) -> list[dg.RunRequest]:
-    """Run requests for the days whose current inputs differ from what ``mart`` published;
-    each also runs the marts ``below`` it (they read it, so only its new rows tell)."""
+def _stale_days(
+    warehouse: WarehouseResource, store: TableStore, mart: Mart, days: list[str]
+) -> dict[str, str]:
+    """Day -> ``<input checksum>[:after:<publishing run>]`` for the days whose current
+    inputs differ from what ``mart`` published.
+
+    The publication a day would replace is part of the value: a day whose state goes
+    back to an earlier one (S1 -> S2 -> S1) is requested again, not dropped as launched.
+    """
     if not days:
-        return []
+        return {}
     with store.query(mart.reads) as con:
         state = mart.input_checksums(con, [validate_partition_key(d) for d in days])
-    name = mart.asset_key.to_user_string()
-    published = Ledger(warehouse).published(name, days)
-    requests = []
+    published = Ledger(warehouse).published(mart.asset_key.to_user_string(), days)
+    stale = {}
     for day in days:
         checksum = state[validate_partition_key(day)]
         if published[day] and published[day].input_checksum == checksum:
             continue
-        landing = ", ".join(sorted(changes[day]))
-        # the publication it replaces is part of the key: a day whose state goes back to
-        # an earlier one (S1 -> S2 -> S1) is requested again, not dropped as launched
-        after = f":after:{published[day].run_id}" if published[day] else ""
+        stale[day] = checksum + (f":after:{published[day].run_id}" if published[day] else "")
+    return stale
+
+
+def _requests(
+    warehouse: WarehouseResource,
+    store: TableStore,
+    marts: list[Mart],
+    direct: list[Mart],
+    days: list[str],
+    changes: dict[str, set[str]],
+    sensor: str,
+) -> list[dg.RunRequest]:
+    """One run request per range of consecutive days on which a ``direct`` mart is stale.
+
+    The run selects every mart stale on a day of the range and the marts that read
+    them (only their new rows tell whether those changed); a selected mart skips the
+    days of the range whose inputs it already published. The run key is the range
+    and a digest of every (mart, day, state) it brings up to date, so the same change
+    never runs twice and a new change of any of them runs again.
+    """
+    stale: dict[str, dict[str, str]] = {}
+    for mart in direct:
+        for day, state in _stale_days(warehouse, store, mart, days).items():
+            stale.setdefault(day, {})[mart.asset_key.to_user_string()] = state
+    requests = []
+    for first, last in day_ranges(list(stale)):
+        group = {day: by_mart for day, by_mart in stale.items() if first <= day <= last}
+        names = {name for by_mart in group.values() for name in by_mart}
+        reached = [m for m in direct if m.asset_key.to_user_string() in names]
+        selected = {m.asset_key for m in reached} | {
+            b.asset_key for m in reached for b in _below(m, marts)
+        }
+        states = sorted(f"{n}|{d}|{s}" for d, by_mart in group.items() for n, s in by_mart.items())
+        digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
+        landing = ", ".join(sorted(set().union(*(changes[day] for day in group))))
+        tags = {
+            REASON_TAG: f"late changes from landing day(s) {landing}",
+            "platform/trigger": sensor,
+        }
+        if first != last:
+            tags |= {RANGE_START: first, RANGE_END: last}
         requests.append(
             dg.RunRequest(
-                run_key=f"{name}:{day}:{checksum}{after}",
-                partition_key=day,
-                asset_selection=[mart.asset_key, *(m.asset_key for m in below)],
-                tags={
-                    REASON_TAG: f"late changes from landing day(s) {landing}",
-                    "platform/trigger": sensor,
-                },
+                run_key=f"{first}..{last}:{digest}",
+                partition_key=first if first == last else None,
+                asset_selection=[m.asset_key for m in marts if m.asset_key in selected],
+                tags=tags,
             )
         )
     return requests
