@@ -17,24 +17,24 @@ from platform_assets.orchestration.io_managers import LakeIOManager, WarehouseIO
 from platform_assets.orchestration.partitions import Cadence
 from platform_assets.orchestration.planner import CATALOG
 from platform_assets.orchestration.resources import (
-    DeltaTablesResource,
     LakeResource,
     LandingResource,
     LocalLakeResource,
-    RetryingS3Resource,
-    S3LakeResource,
-    S3LandingResource,
     TablesResource,
     WarehouseTablesResource,
 )
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.settings import Settings, load_settings
 from platform_assets.storage.delta_location import s3_root
-from platform_assets.storage.metadata_postgres import has_password
+
+# The S3, Delta and Postgres stacks are imported where the settings ask for them (in the
+# functions below), so a local code location never loads them.
 
 
-def build_s3(settings: Settings) -> RetryingS3Resource:
+def build_s3(settings: Settings):
     """The S3 client resource: endpoint, retries and timeouts from the settings."""
+    from platform_assets.orchestration.resources_s3 import RetryingS3Resource
+
     return RetryingS3Resource(
         endpoint_url=settings.s3_endpoint_url,
         max_attempts=settings.s3_max_attempts,
@@ -44,9 +44,11 @@ def build_s3(settings: Settings) -> RetryingS3Resource:
     )
 
 
-def build_landing(settings: Settings) -> LandingResource | S3LandingResource:
+def build_landing(settings: Settings) -> dg.ConfigurableResource:
     """The landing resource for the storage switch (local folder or S3 prefix)."""
     if settings.storage == "s3":
+        from platform_assets.orchestration.resources_s3 import S3LandingResource
+
         return S3LandingResource(
             s3=build_s3(settings), bucket=settings.s3_bucket or "", prefix=settings.s3_prefix
         )
@@ -56,6 +58,8 @@ def build_landing(settings: Settings) -> LandingResource | S3LandingResource:
 def build_lake(settings: Settings) -> LakeResource:
     """The lake for the storage switch: ``$PLATFORM_DATA_DIR/lake`` or ``<prefix>/lake/``."""
     if settings.storage == "s3":
+        from platform_assets.orchestration.resources_s3 import S3LakeResource
+
         return S3LakeResource(
             s3=build_s3(settings), bucket=settings.s3_bucket or "", prefix=settings.s3_prefix
         )
@@ -66,6 +70,8 @@ def build_tables(settings: Settings, warehouse: WarehouseResource) -> TablesReso
     """Published tables for the storage switch: the warehouse file, or Delta tables under
     ``s3://<bucket>/<prefix>/tables``."""
     if settings.storage == "s3":
+        from platform_assets.orchestration.resources_s3 import DeltaTablesResource
+
         return DeltaTablesResource(
             uri=f"{s3_root(settings)}/tables",
             endpoint_url=settings.s3_endpoint_url,
@@ -84,11 +90,14 @@ def build_warehouse(settings: Settings) -> WarehouseResource:
     The URL becomes resource configuration, which Dagster shows in the UI, so a URL
     carrying a password is refused: the password belongs in ``PGPASSWORD``.
     """
-    if settings.ledger_url and has_password(settings.ledger_url):
-        raise ValueError(
-            "PLATFORM_LEDGER_URL carries a password, which Dagster would show in the UI with "
-            "the resource configuration; put the password in PGPASSWORD instead"
-        )
+    if settings.ledger_url:
+        from platform_assets.storage.metadata_postgres import has_password
+
+        if has_password(settings.ledger_url):
+            raise ValueError(
+                "PLATFORM_LEDGER_URL carries a password, which Dagster would show in the UI "
+                "with the resource configuration; put the password in PGPASSWORD instead"
+            )
     return WarehouseResource(
         path=str(settings.warehouse_path),
         lock_timeout_s=settings.warehouse_lock_timeout_s,

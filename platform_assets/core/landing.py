@@ -6,6 +6,7 @@ Adapters: :mod:`platform_assets.storage.landing_local` (a folder) and
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,11 @@ class LandingEntry(Protocol):
     @property
     def path(self) -> PurePath:
         """Where the file lives (its suffix selects the parser)."""
+        ...
+
+    @property
+    def modified(self) -> dt.datetime:
+        """When the file last changed, in UTC (the landing sensor waits for quiet days)."""
         ...
 
     def read_bytes(self) -> bytes:

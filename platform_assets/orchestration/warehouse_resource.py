@@ -10,7 +10,6 @@ import duckdb
 
 from platform_assets.core.metadata import MetadataConnection
 from platform_assets.storage.metadata_duckdb import DuckDBMetadata
-from platform_assets.storage.metadata_postgres import postgres_connection, postgres_session
 from platform_assets.storage.metadata_session import SharedConnections
 from platform_assets.storage.warehouse import connect
 
@@ -42,6 +41,8 @@ class WarehouseResource(dg.ConfigurableResource):
     def metadata_db(self) -> Iterator[MetadataConnection]:
         """A connection to the run-metadata database (the open session's one, if any)."""
         if self.ledger_url:
+            from platform_assets.storage.metadata_postgres import postgres_connection
+
             with postgres_connection(self.ledger_url) as con:
                 yield con
         else:
@@ -66,6 +67,8 @@ class WarehouseResource(dg.ConfigurableResource):
         with ExitStack() as stack:
             opener = partial(connect, Path(self.path), self.lock_timeout_s)
             stack.enter_context(_SHARED.session(self.path, opener))
-            if self.ledger_url:
+            if self.ledger_url:  # psycopg2 is imported only for a Postgres ledger
+                from platform_assets.storage.metadata_postgres import postgres_session
+
                 stack.enter_context(postgres_session(self.ledger_url))
             yield

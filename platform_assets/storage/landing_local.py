@@ -7,6 +7,7 @@ refused as a whole (:class:`LandingRefused`). So nothing outside the landing roo
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import os
 import stat
@@ -48,6 +49,11 @@ class LandingFile:
     path: Path
     size: int
     problem: str = ""
+
+    @property
+    def modified(self) -> dt.datetime:
+        """The file's mtime in UTC (a link's own: a link is never followed)."""
+        return dt.datetime.fromtimestamp(os.lstat(self.path).st_mtime, dt.UTC)
 
     def read_bytes(self) -> bytes:
         """The file's content (a symbolic link is refused with ``ELOOP``)."""

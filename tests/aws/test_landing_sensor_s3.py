@@ -8,7 +8,7 @@ import pytest
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.automation.landing_cursor import DayState, load_cursor
 from platform_assets.orchestration.automation.sensors import changed_days
-from platform_assets.orchestration.resources import RetryingS3Resource, S3LandingResource
+from platform_assets.orchestration.resources_s3 import RetryingS3Resource, S3LandingResource
 from platform_assets.tools.sample import SampleSpec, generate
 from tests.aws.fault_proxy import FaultProxy
 from tests.conftest import START

@@ -1,11 +1,10 @@
 """The landing sensor: one run per landing day whose content changed and has gone quiet."""
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-from platform_assets.core.landing import LandingEntry, LandingRefused
+from platform_assets.core.landing import LandingRefused
 from platform_assets.orchestration.automation.landing_cursor import (
     DayState,
     dump_cursor,
@@ -13,7 +12,6 @@ from platform_assets.orchestration.automation.landing_cursor import (
 )
 from platform_assets.orchestration.partitions import name_keys, partition_range
 from platform_assets.orchestration.resources import LandingResource
-from platform_assets.storage.landing_s3 import S3LandingFile
 
 
 def changed_days(
@@ -48,7 +46,7 @@ def changed_days(
         if seen and seen.stat == stat:
             continue
         if quiet_s and files:
-            age = (now - max(_modified(file) for file in files)).total_seconds()
+            age = (now - max(file.modified for file in files)).total_seconds()
             if age < quiet_s:
                 waiting[day] = age
                 continue
@@ -59,14 +57,6 @@ def changed_days(
         if changed:
             requests.append((day, checksum))
     return requests, next_cursor, waiting, outside
-
-
-def _modified(file: LandingEntry) -> dt.datetime:
-    """When a landing file last changed: an S3 object's LastModified, a local file's mtime
-    (a link's own)."""
-    if isinstance(file, S3LandingFile):
-        return file.modified
-    return dt.datetime.fromtimestamp(os.lstat(file.path).st_mtime, dt.UTC)
 
 
 def build_landing_sensor(
