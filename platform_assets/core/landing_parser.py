@@ -21,18 +21,22 @@ Landing schema drift policy: an extra column is ignored and reported; a
 missing (or renamed) column rejects the file.
 """
 
+from __future__ import annotations
+
 import csv
 import datetime as dt
 import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from platform_assets.core.landing import LandingEntry as LandingFile
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from platform_assets.core.landing_values import (
     blank,
     iso_timestamps,
@@ -309,6 +313,9 @@ def parse_parquet(file: LandingFile, contract: LandingContract, data: bytes) -> 
     as text and typed like CSV text (extra columns ignored with a warning); timestamps
     with a time zone (named or a fixed offset) are taken in UTC; a contract column whose
     Parquet type cannot hold its values exactly rejects the file."""
+    import pyarrow as pa  # here: only Parquet deliveries pay for importing pyarrow
+    import pyarrow.parquet as pq
+
     try:
         table = pq.read_table(io.BytesIO(data))
     except (pa.ArrowException, OSError) as exc:
@@ -339,6 +346,8 @@ def parse_parquet(file: LandingFile, contract: LandingContract, data: bytes) -> 
 def _utc_timestamps(table: pa.Table) -> pa.Table:
     """Timestamp columns with a time zone as plain UTC timestamps (Parquet stores the
     UTC instant; only the annotation goes)."""
+    import pyarrow as pa
+
     fields = [
         pa.field(f.name, pa.timestamp(f.type.unit))
         if pa.types.is_timestamp(f.type) and f.type.tz
