@@ -125,11 +125,17 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 STEP_EXECUTOR = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": [__name__]}}}
+    {
+        "max_concurrent": 1,
+        "start_method": {"forkserver": {"preload_modules": ["platform_assets.tools.step_warmup"]}},
+    }
 )
-"""Each step in a process of its own, forked from one that imported Dagster and the
-definitions once per run: a step killed (out of memory, say) fails that step, and the run
-goes on and ends; a step does not pay for starting Python and importing everything again."""
+"""Each step in a process of its own, forked from one that imported Dagster and built the
+code location once per run: a step killed (out of memory, say) fails that step, and the run
+goes on and ends; a step does not pay for starting Python, importing everything and
+assembling the definitions again. One step at a time: every step that writes the warehouse
+waits for the one-slot ``warehouse`` pool anyway, and a step blocked on the pool is retried
+only after a growing back-off (1 s and up), which left the slot idle between steps."""
 
 
 def build_definitions(

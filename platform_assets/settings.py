@@ -67,6 +67,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     # Local files may be half-written; S3 lists an object only once it is complete.
     quiet_default = "10" if storage == "local" else "0"
+    # A local tick reads only changed days (a stat signature); on S3 each tick lists objects.
+    interval_default = "10" if storage == "local" else "30"
     landing_quiet_s = float(env.get("PLATFORM_LANDING_QUIET_S", quiet_default))
     if not math.isfinite(landing_quiet_s) or landing_quiet_s < 0:
         raise ValueError(
@@ -89,7 +91,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_prefix=env.get("PLATFORM_S3_PREFIX", "").strip("/"),
         s3_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         warehouse_lock_timeout_s=float(env.get("PLATFORM_WAREHOUSE_LOCK_TIMEOUT_S", "120")),
-        sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", "30")),
+        sensor_interval_s=int(env.get("PLATFORM_SENSOR_INTERVAL_S", interval_default)),
         landing_quiet_s=landing_quiet_s,
         artifact_retention_days=retention,
         max_partitions_per_run=int(env.get("PLATFORM_MAX_PARTITIONS_PER_RUN", "31")),

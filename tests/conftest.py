@@ -80,3 +80,16 @@ def run_orders(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInPr
     return job.execute_in_process(
         partition_key=key, instance=instance, tags=tags, raise_on_error=False
     )
+
+
+def requested_days(requests: list[dg.RunRequest]) -> list[str]:
+    """Every day the run requests cover, in request order (a range request: each of its days)."""
+    days = []
+    for request in requests:
+        span = request.partition_key_range
+        first, last = (span.start, span.end) if span else (request.partition_key,) * 2
+        day = dt.date.fromisoformat(first)
+        while day.isoformat() <= last:
+            days.append(day.isoformat())
+            day += dt.timedelta(days=1)
+    return days

@@ -23,6 +23,7 @@ from platform_assets.datasets.orders.schema import LANDING_CONTRACT
 from platform_assets.storage.landing_local import LandingFile, LocalLanding
 from platform_assets.tools.launch import launch_job
 from tests.automation.test_landing_sensor import tick
+from tests.conftest import requested_days
 from tests.test_bad_files import day_folder, orders
 from tests.test_bad_values import QUARANTINE, csv, day1_unchanged, filler, odd, run_both
 from tests.test_check_history import _env, _read
@@ -261,7 +262,7 @@ def test_a_day_folder_that_cannot_be_listed_blocks_only_its_day(
         days = LocalLanding(settings.landing_dir).files_by_day("orders")
         assert set(days) == set(DAYS)
         result = tick(defs, None)
-        assert {r.partition_key for r in result.run_requests} >= {DAYS[0], DAYS[2]}
+        assert set(requested_days(result.run_requests)) >= {DAYS[0], DAYS[2]}
         with dg.instance_for_test() as instance:
             launch_job("orders_daily_job", DAYS, instance, definitions=defs)
     assert DAYS[0] in published_days(settings)

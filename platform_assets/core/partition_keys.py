@@ -22,13 +22,18 @@ def validate_partition_key(key: str) -> dt.date:
         raise InvalidPartitionKey(f"partition key {key!r} is not a valid date: {exc}") from exc
 
 
-def day_ranges(keys: list[str]) -> list[tuple[str, str]]:
-    """Daily keys as the (first, last) ranges of consecutive days they form, in order."""
+def day_ranges(keys: list[str], max_days: int | None = None) -> list[tuple[str, str]]:
+    """Daily keys as the (first, last) ranges of consecutive days they form, in order;
+    with ``max_days``, a longer run of days is cut into ranges of at most that many."""
     ranges: list[tuple[str, str]] = []
+    length = 0
     for key in sorted(set(keys)):
         day = validate_partition_key(key)
-        if ranges and validate_partition_key(ranges[-1][1]) + dt.timedelta(days=1) == day:
+        follows = ranges and validate_partition_key(ranges[-1][1]) + dt.timedelta(days=1) == day
+        if follows and (max_days is None or length < max_days):
             ranges[-1] = (ranges[-1][0], key)
+            length += 1
         else:
             ranges.append((key, key))
+            length = 1
     return ranges

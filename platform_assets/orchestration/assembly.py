@@ -116,6 +116,7 @@ def assemble(
                 job,
                 automation.interval_s,
                 automation.landing_quiet_s,
+                cadence.backfill.max_partitions_per_run,
             )
         )
         sensors += _late_changes_sensors(dataset, marts, cadence, automation, tables)
@@ -164,6 +165,7 @@ def _late_changes_sensors(
                 interval_s=automation.interval_s,
                 tables=tables,
                 partitions=cadence.partitions,
+                max_days=cadence.backfill.max_partitions_per_run,
             )
         )
     return sensors

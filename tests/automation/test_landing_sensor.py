@@ -13,7 +13,7 @@ from platform_assets.orchestration.planner import catalog_of
 from platform_assets.settings import load_settings
 from platform_assets.storage.landing_local import BAD_NAME, LINK, NOT_REGULAR, UNREADABLE
 from platform_assets.tools.sample import SampleSpec, generate
-from tests.conftest import START
+from tests.conftest import START, requested_days
 from tests.unreadable import unreadable
 
 DELIVERED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -98,8 +98,10 @@ def test_changed_file_gives_one_new_request_with_new_run_key(settings, evaluate)
     modified_at(settings, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30))
     requests, advanced = evaluate(cursor)
     assert [r.partition_key for r in requests] == ["2024-01-02"]
-    old_key = next(r.run_key for r in first if r.partition_key == "2024-01-02")
-    assert requests[0].run_key != old_key
+    assert [r.partition_key_range for r in first] == [
+        dg.PartitionKeyRange("2024-01-01", "2024-01-02")
+    ]
+    assert requests[0].run_key != first[0].run_key
     checksum = requests[0].tags["platform/input_checksum"]
     assert load_cursor(advanced)["2024-01-02"].checksum == checksum
     assert requests[0].run_key == f"2024-01-02:{checksum}:2"  # the day's second change
@@ -122,6 +124,35 @@ def test_a_day_that_goes_back_to_earlier_files_is_requested_again(settings, eval
     keys = [r.run_key for r in first + second + third]
     assert len(keys) == 3 and len(set(keys)) == 3  # the daemon would drop a repeated key
     assert third[0].tags["platform/input_checksum"] == first[0].tags["platform/input_checksum"]
+
+
+def test_consecutive_new_days_are_one_run_over_their_range(tmp_path):
+    """Three new days are one run over 01..03 (not three runs); with at most 2 days per run
+    (PLATFORM_MAX_PARTITIONS_PER_RUN) they are two runs, 01..02 and 03; the keys are stable."""
+    for limit, expected in [
+        (None, [("2024-01-01", "2024-01-03")]),
+        ("2", [("2024-01-01", "2024-01-02"), ("2024-01-03", "2024-01-03")]),
+    ]:
+        env = {"PLATFORM_DATA_DIR": str(tmp_path / f"data-{limit}")}
+        if limit:
+            env["PLATFORM_MAX_PARTITIONS_PER_RUN"] = limit
+        settings = load_settings(env)
+        deliver(settings, 3)
+        defs = build_definitions(settings)
+        requests = tick(defs, None).run_requests
+        spans = [
+            (r.partition_key_range.start, r.partition_key_range.end)
+            if r.partition_key_range
+            else (r.partition_key, r.partition_key)
+            for r in requests
+        ]
+        assert spans == expected
+        assert [r.run_key for r in tick(defs, None).run_requests] == [r.run_key for r in requests]
+        for request in requests:
+            assert request.tags["platform/trigger"] == "landing_sensor"
+            if request.partition_key_range:
+                first, last = spans[requests.index(request)]
+                assert request.run_key.startswith(f"{first}..{last}:")
 
 
 def test_added_day_gives_a_request_for_that_day_only(settings, evaluate):
@@ -173,7 +204,7 @@ def test_the_sensor_keeps_running_with_refused_entries_and_sees_them_fixed(setti
     with unreadable(locked):
         first = tick(defs, None)
         again = tick(defs, first.cursor)
-    assert [r.partition_key for r in first.run_requests] == ["2024-01-01", "2024-01-02"]
+    assert requested_days(first.run_requests) == ["2024-01-01", "2024-01-02"]
     store = defs.resources["landing"].store()
     with unreadable(locked):
         snapshot = store.snapshot("orders", "2024-01-01")  # what the requested run reads
@@ -183,7 +214,7 @@ def test_the_sensor_keeps_running_with_refused_entries_and_sees_them_fixed(setti
         ("locked.csv", UNREADABLE),
         ("pipe.csv", NOT_REGULAR),
     ]
-    assert first.run_requests[0].tags["platform/input_checksum"] == snapshot.checksum
+    assert load_cursor(first.cursor)["2024-01-01"].checksum == snapshot.checksum
     assert not again.run_requests and again.cursor == first.cursor
     fixed = tick(defs, first.cursor)  # locked.csv is readable again
     assert [r.partition_key for r in fixed.run_requests] == ["2024-01-01"]
@@ -258,7 +289,7 @@ def test_daily_schedule_targets_the_last_complete_day(defs):
 
 def test_every_datasets_sensor_requests_its_job_for_each_new_day(settings, defs):
     """Each dataset's landing sensor (one per declared dataset, from the declarations) asks
-    for a run of its own job per delivered day."""
+    for a run of its own job over the delivered days."""
     deliver(settings, 2)
     sensors = [s for s in defs.sensors if s.name.endswith("_landing_sensor")]
     assert len(sensors) == len(catalog_of(defs).jobs)
@@ -271,4 +302,5 @@ def test_every_datasets_sensor_requests_its_job_for_each_new_day(settings, defs)
         requests = sensor.evaluate_tick(context).run_requests or []
         dataset = sensor.name.removesuffix("_landing_sensor")
         assert sensor.job_name == f"{dataset}_daily_job"
-        assert [r.partition_key for r in requests] == ["2024-01-01", "2024-01-02"], sensor.name
+        assert requested_days(requests) == ["2024-01-01", "2024-01-02"], sensor.name
+        assert len(requests) == 1, sensor.name  # one run over both days

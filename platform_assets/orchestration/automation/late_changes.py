@@ -91,8 +91,10 @@ def build_late_changes_sensor(
     interval_s: int,
     tables: TablesResource,
     partitions: dg.PartitionsDefinition,
+    max_days: int,
 ) -> dg.SensorDefinition:
-    """A sensor that recomputes the days of ``marts`` whose inputs a merge changed.
+    """A sensor that recomputes the days of ``marts`` whose inputs a merge changed, one run
+    per range of consecutive such days (at most ``max_days`` each).
 
     ``tables`` is where the marts' inputs are published (the same resource the
     assets get), so the sensor compares the state the mart would be built from.
@@ -125,7 +127,7 @@ def build_late_changes_sensor(
             )
         days = sorted(set(changes) - set(outside))
         store = tables.store()
-        requests = _requests(warehouse, store, marts, direct, days, changes, name)
+        requests = _requests(warehouse, store, marts, direct, days, changes, name, max_days)
         context.update_cursor(cursor.dump())
         if not requests:
             return dg.SkipReason(f"no day of {names} changed since the last tick")
@@ -176,8 +178,10 @@ def _requests(
     days: list[str],
     changes: dict[str, set[str]],
     sensor: str,
+    max_days: int,
 ) -> list[dg.RunRequest]:
-    """One run request per range of consecutive days on which a ``direct`` mart is stale.
+    """One run request per range of consecutive days on which a ``direct`` mart is stale
+    (at most ``max_days`` days each).
 
     The run selects every mart stale on a day of the range and the marts that read
     them (only their new rows tell whether those changed); a selected mart skips the
@@ -190,7 +194,7 @@ def _requests(
         for day, state in _stale_days(warehouse, store, mart, days).items():
             stale.setdefault(day, {})[mart.asset_key.to_user_string()] = state
     requests = []
-    for first, last in day_ranges(list(stale)):
+    for first, last in day_ranges(list(stale), max_days):
         group = {day: by_mart for day, by_mart in stale.items() if first <= day <= last}
         names = {name for by_mart in group.values() for name in by_mart}
         reached = [m for m in direct if m.asset_key.to_user_string() in names]

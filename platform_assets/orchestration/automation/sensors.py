@@ -1,16 +1,24 @@
-"""The landing sensor: one run per landing day whose content changed and has gone quiet."""
+"""The landing sensor: one run per range of consecutive landing days whose content changed
+and has gone quiet."""
 
 import datetime as dt
+import hashlib
 
 import dagster as dg
 
 from platform_assets.core.landing import LandingRefused
+from platform_assets.core.partition_keys import day_ranges
 from platform_assets.orchestration.automation.landing_cursor import (
     DayState,
     dump_cursor,
     load_cursor,
 )
-from platform_assets.orchestration.partitions import name_keys, partition_range
+from platform_assets.orchestration.partitions import (
+    RANGE_END,
+    RANGE_START,
+    name_keys,
+    partition_range,
+)
 from platform_assets.orchestration.resources import LandingResource
 
 
@@ -59,13 +67,47 @@ def changed_days(
     return requests, next_cursor, waiting, outside
 
 
+def day_key(day: str, state: DayState) -> str:
+    """A day's run key part: ``<day>:<checksum>`` and, from its second change on, the
+    change count (a day that goes back to earlier files, A -> B -> A, gets a new key,
+    which the daemon does not drop as already launched)."""
+    suffix = f":{state.changes}" if state.changes > 1 else ""
+    return f"{day}:{state.checksum}{suffix}"
+
+
+def landing_requests(
+    changed: list[str], cursor: dict[str, DayState], max_days: int
+) -> list[dg.RunRequest]:
+    """One run request per range of consecutive changed days (at most ``max_days`` each).
+
+    A single day keeps the key ``<day>:<checksum>[:<n-th change>]``; a range's key is
+    ``<first>..<last>:<digest of its days' keys>``, so the same change never runs twice.
+    """
+    requests = []
+    for first, last in day_ranges(changed, max_days):
+        keys = [day_key(day, cursor[day]) for day in changed if first <= day <= last]
+        if first == last:
+            tags = _landing_tags(cursor[first].checksum)
+            requests.append(dg.RunRequest(run_key=keys[0], partition_key=first, tags=tags))
+            continue
+        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+        tags = {**_landing_tags(digest), RANGE_START: first, RANGE_END: last}
+        requests.append(dg.RunRequest(run_key=f"{first}..{last}:{digest}", tags=tags))
+    return requests
+
+
+def _landing_tags(checksum: str) -> dict[str, str]:
+    return {"platform/trigger": "landing_sensor", "platform/input_checksum": checksum}
+
+
 def build_landing_sensor(
-    name: str, dataset: str, job, interval_s: int, quiet_s: float
+    name: str, dataset: str, job, interval_s: int, quiet_s: float, max_days: int
 ) -> dg.SensorDefinition:
     """A sensor that watches ``landing/<dataset>/`` and runs ``job`` for changed days.
 
     A changed day is requested once its files have not been modified for ``quiet_s``
-    seconds (a local file may still be being written; an S3 object appears whole).
+    seconds (a local file may still be being written; an S3 object appears whole);
+    consecutive changed days are one run over their range (at most ``max_days`` days).
     Landing days outside the partitions are never requested; each tick names them.
     """
 
@@ -76,9 +118,10 @@ def build_landing_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Watches landing/{dataset}/dt=YYYY-MM-DD/ every {interval_s}s and launches "
-            f"{job.name} for each day whose files changed (content checksum) and then stayed "
-            f"unmodified for {quiet_s:g}s, with run key '<day>:<checksum>[:<n-th change>]' so "
-            "the same change never runs twice."
+            f"{job.name} for the days whose files changed (content checksum) and then stayed "
+            f"unmodified for {quiet_s:g}s: one run per range of consecutive such days (at most "
+            f"{max_days}), with run key '<day>:<checksum>[:<n-th change>]' for a single day and "
+            "'<first>..<last>:<digest>' for a range, so the same change never runs twice."
         ),
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
@@ -107,14 +150,7 @@ def build_landing_sensor(
             )
         for day, checksum in requests:
             context.log.info(f"landing/{dataset} {day} changed: {checksum}")
-            changes = next_cursor[day].changes
-            yield dg.RunRequest(
-                # the day's n-th change: a day that goes back to earlier files (A -> B -> A)
-                # gets a new key, which the daemon does not drop as already launched
-                run_key=f"{day}:{checksum}" if changes == 1 else f"{day}:{checksum}:{changes}",
-                partition_key=day,
-                tags={"platform/trigger": "landing_sensor", "platform/input_checksum": checksum},
-            )
+        yield from landing_requests([day for day, _ in requests], next_cursor, max_days)
         if waiting and not requests:
             message = f"landing/{dataset} {', '.join(waiting)} still changing; waiting"
         else:
