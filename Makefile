@@ -65,5 +65,10 @@ ledger: $(STAMP)
 ## make bench: benchmark harness (not part of make test): writes bench/RESULTS.md in ~20 min;
 ## quicker: make bench BENCH_ARGS="--sizes 10k,100k --repeats 3 --backfill-days 5";
 ## only the correction of one day among 30 (issue 16): make bench BENCH_ARGS="--only correction"
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

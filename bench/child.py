@@ -1,8 +1,9 @@
 """One measurement in a fresh process: materialize days with one system, report timings.
 
 ``python -m bench.child SYSTEM --data-dir DIR --first DAY --last DAY --result FILE``
-where SYSTEM is ``floor`` (raw DuckDB), ``stock`` (dagster-duckdb IO manager), ``platform``
-(this repo's ``orders_daily_job``) or ``noop`` (a job of the same shape doing nothing).
+where SYSTEM is ``floor`` (raw DuckDB), ``dlt`` (dlt's merge, :mod:`bench.dlt_merge`),
+``stock`` (dagster-duckdb IO manager), ``platform`` (this repo's ``orders_daily_job``) or
+``noop`` (a job of the same shape doing nothing).
 The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
 ``DAGSTER_HOME``, which the parent sets.
 Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
@@ -51,6 +52,22 @@ def run_floor(data_dir: Path, first: dt.date, last: dt.date, began: float) -> di
         "run_s": time.perf_counter() - ready,
         "run_cpu_s": _cpu() - ready_cpu,
         "rows_merged": merged,
+    }
+
+
+def run_dlt(data_dir: Path, first: dt.date, last: dt.date, began: float) -> dict:
+    """dlt's merge of the days (one load), then the marts."""
+    from bench import dlt_merge, floor
+
+    days = {day: floor.day_files(data_dir, day) for day in _days(first, last)}
+    ready, ready_cpu = time.perf_counter(), _cpu()
+    loaded = dlt_merge.materialize(data_dir / "dlt.duckdb", data_dir / "dlt_pipelines", days)
+    return {
+        "ok": True,
+        "setup_s": ready - began,
+        "run_s": time.perf_counter() - ready,
+        "run_cpu_s": _cpu() - ready_cpu,
+        "rows_loaded": loaded,
     }
 
 
@@ -164,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.perf_counter()
     warnings.simplefilter("ignore")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("system", choices=["floor", "stock", "platform", "noop"])
+    parser.add_argument("system", choices=["floor", "dlt", "stock", "platform", "noop"])
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--first", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--last", type=dt.date.fromisoformat, required=True)
@@ -174,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.system == "floor":
         result = run_floor(args.data_dir, args.first, args.last, began)
+    elif args.system == "dlt":
+        result = run_dlt(args.data_dir, args.first, args.last, began)
     elif args.system in ("stock", "noop"):
         result = run_stock(args.data_dir, args.first, args.last, began, args.system == "noop")
     else:
