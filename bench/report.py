@@ -166,6 +166,8 @@ def speed_targets(results: dict) -> list[str]:
         full = one_m["full"]
         platform, floor, dlt = full["platform"], full["floor"], full["dlt"]
         correct = one_m.get("correct", {})
+        if not correct.get("platform"):
+            rows.append(_row("1M: the platform's output equal to the floor's", "**no**", False))
         rows.append(
             _row(
                 "1M events/day, whole `launch` process incl. the mart catch-up: at most 2.5x "
@@ -174,7 +176,9 @@ def speed_targets(results: dict) -> list[str]:
                 f"floor {floor['wall_s']:.2f} s); dlt {dlt['wall_s']:.2f} s "
                 f"({_ratio(dlt['wall_s'], floor['wall_s'])}, output "
                 f"{'equal to' if correct.get('dlt') else '**not** equal to'} the floor's)",
-                platform["wall_s"] <= 2.5 * floor["wall_s"] and platform["wall_s"] < dlt["wall_s"],
+                correct.get("platform", False)
+                and platform["wall_s"] <= 2.5 * floor["wall_s"]
+                and platform["wall_s"] < dlt["wall_s"],
             )
         )
         rows.append(
@@ -182,7 +186,7 @@ def speed_targets(results: dict) -> list[str]:
                 "1M in-job at most 1.5x the floor",
                 f"{_ratio(platform['run_s'], floor['run_s'])} ({platform['run_s']:.2f} s vs "
                 f"{floor['run_s']:.2f} s)",
-                platform["run_s"] <= 1.5 * floor["run_s"],
+                correct.get("platform", False) and platform["run_s"] <= 1.5 * floor["run_s"],
             )
         )
         rows.append(
@@ -216,12 +220,15 @@ def speed_targets(results: dict) -> list[str]:
         rows.append(_missing(results, "1M", "1M targets"))
     if five_m:
         platform, floor = five_m["full"]["platform"], five_m["full"]["floor"]
+        if not (five_m.get("correct") or {}).get("platform"):
+            rows.append(_row("5M: the platform's output equal to the floor's", "**no**", False))
         rows.append(
             _row(
                 "5M events/day in-job at most 1.3x the floor",
                 f"{_ratio(platform['run_s'], floor['run_s'])} ({platform['run_s']:.2f} s vs "
                 f"{floor['run_s']:.2f} s)",
-                platform["run_s"] <= 1.3 * floor["run_s"],
+                (five_m.get("correct") or {}).get("platform", False)
+                and platform["run_s"] <= 1.3 * floor["run_s"],
             )
         )
         rows.append(
@@ -263,8 +270,9 @@ def speed_targets(results: dict) -> list[str]:
             _row(
                 "a fresh `make dev`: the sample week published and the run queue empty within "
                 "60 s of the UI coming up",
-                f"{fresh['settled_s']:.1f} s ({fresh['runs']} runs; the UI came up "
-                f"{fresh['ui_up_s']:.1f} s after the start)",
+                f"{fresh['settled_s']:.1f} s ({fresh['runs']} runs; nothing more was requested "
+                f"in the {fresh['held_s']} s after; the UI came up {fresh['ui_up_s']:.1f} s "
+                "after the start)",
                 fresh["settled_s"] <= 60,
             )
         )

@@ -75,3 +75,37 @@ def test_a_killed_step_fails_alone_and_the_run_ends_and_frees_its_slot(tmp_path)
             "independent": dg.DagsterEventType.STEP_SUCCESS,
         }
         assert instance.event_log_storage.get_concurrency_info(POOL).claimed_slots == []
+
+
+@dg.asset
+def plain() -> int:
+    return 1
+
+
+def plain_job() -> dg.JobDefinition:
+    """A one-asset job on the platform's executor (not the environment's code location)."""
+    defs = dg.Definitions(
+        assets=[plain], jobs=[dg.define_asset_job("plain_job", executor_def=STEP_EXECUTOR)]
+    )
+    return defs.resolve_job_def("plain_job")
+
+
+def test_steps_run_when_the_warm_up_cannot_build_the_code_location(tmp_path):
+    """The forkserver's warm-up builds the environment's code location; settings it cannot
+    read must not kill the forkserver (and with it every step: "unexpected EOF")."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    worker = textwrap.dedent(
+        """
+        import dagster as dg
+        from tests.test_step_executor import plain_job
+        with dg.DagsterInstance.get() as instance:
+            result = dg.execute_job(dg.reconstructable(plain_job), instance, raise_on_error=False)
+            raise SystemExit(0 if result.success else 1)
+        """
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(REPO)}
+    env["PLATFORM_SENSOR_INTERVAL_S"] = "not a number"  # load_settings raises ValueError
+    done = subprocess.run([sys.executable, "-c", worker], cwd=REPO, env=env, timeout=300)
+    assert done.returncode == 0, "the run failed: the warm-up's error reached the steps"

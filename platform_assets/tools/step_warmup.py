@@ -7,4 +7,10 @@ instead of assembling it again (about 0.6 s a step here). Nothing else imports i
 
 from platform_assets.definitions import environment_definitions
 
-environment_definitions().get_repository_def()
+try:
+    environment_definitions().get_repository_def()
+except Exception:  # the warm-up is only a head start
+    # A forkserver whose preload raises anything but ImportError dies, and every step of
+    # the run with it ("unexpected EOF"). Settings the environment does not hold, or a
+    # job that is not the environment's, are each step's to report: it builds its own.
+    pass

@@ -247,11 +247,13 @@ class World:
     def environment(self) -> dict[str, str]:
         """Platform settings of this sequence. The landing quiet period (wall-clock mtimes)
         is off so that sensor ticks do not depend on timing; files still change under
-        running reads through the rewrite action."""
+        running reads through the rewrite action. The sensors' ranges of consecutive days
+        are cut at 3 days (the window is about a week), so cuts happen too."""
         return {
             "PLATFORM_DATA_DIR": str(self.data),
             "PLATFORM_SENSOR_INTERVAL_S": "30",
             "PLATFORM_LANDING_QUIET_S": "0",
+            "PLATFORM_MAX_PARTITIONS_PER_RUN": "3",
             **self.store.environment(),
         }
 

@@ -2,10 +2,11 @@
 
 Every merge into a current-state table records, in the ledger, the business days
 it changes (before it writes). This sensor reads those ledger rows of finished
-attempts in order, with a cursor, and for each named day whose current state
-differs from what the mart last published, requests that mart partition, with run
-key ``<mart>:<day>:<state checksum>[:after:<publishing run>]`` so the same change
-never runs twice. Days no merge touched are never looked at. The marts' inputs
+attempts in order, with a cursor, finds the named days whose current state differs
+from what a mart last published, and requests one run per range of consecutive such
+days, selecting every mart stale on a day of it, with run key
+``<first>..<last>:<digest of every (mart, day, state checksum, publishing run)>`` so
+the same change never runs twice. Days no merge touched are never looked at. The marts' inputs
 are read from the published tables (``tables``: the warehouse file or Delta
 tables); the ledger from the warehouse.
 """
@@ -110,9 +111,11 @@ def build_late_changes_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Recomputes exactly the days of {names} whose inputs a {source_dataset} merge "
-            "changed (late updates, deletes, corrections); a mart that reads one of them runs "
-            "in the same run, after it. Re-delivered old events change nothing and trigger "
-            "nothing; run key '<mart>:<day>:<input checksum>[:after:<publishing run>]'."
+            "changed (late updates, deletes, corrections): one run per range of consecutive "
+            "such days, selecting every mart stale on a day of it; a mart that reads one of "
+            "them runs in the same run, after it. Re-delivered old events change nothing and "
+            "trigger nothing; run key '<first day>..<last day>:<digest of every (mart, day, "
+            "input checksum, publishing run)>'."
         ),
     )
     def late_changes_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):

@@ -86,18 +86,16 @@ def landing_requests(
     requests = []
     for first, last in day_ranges(changed, max_days):
         keys = [day_key(day, cursor[day]) for day in changed if first <= day <= last]
+        trigger = {"platform/trigger": "landing_sensor"}
         if first == last:
-            tags = _landing_tags(cursor[first].checksum)
+            tags = {**trigger, "platform/input_checksum": cursor[first].checksum}
             requests.append(dg.RunRequest(run_key=keys[0], partition_key=first, tags=tags))
             continue
+        # a range's days each have their input checksum (in the ledger and the metadata)
         digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-        tags = {**_landing_tags(digest), RANGE_START: first, RANGE_END: last}
+        tags = {**trigger, RANGE_START: first, RANGE_END: last}
         requests.append(dg.RunRequest(run_key=f"{first}..{last}:{digest}", tags=tags))
     return requests
-
-
-def _landing_tags(checksum: str) -> dict[str, str]:
-    return {"platform/trigger": "landing_sensor", "platform/input_checksum": checksum}
 
 
 def build_landing_sensor(
