@@ -493,10 +493,11 @@ def render(results: dict) -> str:
     """The whole RESULTS.md text."""
     argv = " ".join(results["argv"]) or "(defaults)"
     lines = [
-        "# Benchmark results (issue 9)",
+        "# Benchmark results (issues 9, 16 and 18)",
         "",
         f"Written by `python -m bench.run` {argv} on {results['started']} in "
-        f"{results['minutes']} minutes, on commit {revision()}. Reproduce with `make bench` "
+        f"{results['minutes']} minutes, on commit {results.get('revision') or revision()}. "
+        "Reproduce with `make bench` "
         "(defaults: 10k, 100k, 1M and 5M events/day, 5 repeats, the 30-day backfill 3 times, "
         "the correction of one day among 30; about 20 minutes here, inputs cached in "
         "`bench/output/` after the first run), or "
@@ -593,7 +594,9 @@ def render(results: dict) -> str:
         "with the ledger, then one `execute_in_process` runs the days that need work, on a "
         "temporary `DAGSTER_HOME` with the repo's `dagster.yaml`; the full run and the "
         "unchanged rerun are checked against the ledger (3 rows `succeeded`, then 3 rows "
-        "`skipped`, the latter under the plan's id, no run).",
+        "`skipped`, the latter under the plan's id, no run); the full run may add rows for the "
+        "mart days its catch-up run recomputed (a day's late updates reach earlier business "
+        "days).",
         "- dlt (`bench/dlt_merge.py`, the `bench` extra: dlt 1.31 with its DuckDB "
         "destination): the day's CSV files read by DuckDB with the contract's types (dlt's "
         "best case), loaded with `write_disposition=merge`, strategy `delete-insert`, "

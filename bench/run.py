@@ -28,7 +28,7 @@ from bench.correction import bench_correction
 from bench.data import copy_state, new_state, orders_for, prepare_landing
 from bench.dev_server import bench_fresh_dev, bench_ui_backfill
 from bench.floor import day_files
-from bench.report import update_correction, write_results
+from bench.report import revision, update_correction, write_results
 from bench.startup import bench_imports
 from platform_assets.core.fingerprint import fingerprint_files
 from platform_assets.storage.landing_local import LandingFile
@@ -415,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         update_correction(correction, args.results)
         log(f"updated the correction section of {args.results} ({work / 'correction.json'})")
         return 0
+    measured_code = revision()  # before anything is written
     fsync_before = fsync_ms(work)
     sizes, failed = [], []
     for events in args.sizes:
@@ -433,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     correction = bench_correction(args, work, log) if args.correction_days > 1 else None
     results = {
         "started": started.isoformat(timespec="seconds"),
+        "revision": measured_code,
         "minutes": round((time.monotonic() - log.began) / 60, 1),
         "argv": sys.argv[1:] if argv is None else argv,
         "repeats": args.repeats,
