@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from platform_assets.core import cdc
+from platform_assets.core import cdc, checks
 from platform_assets.core.code_version import (
     ENGINE_VERSION,
     UnversionableValue,
@@ -181,6 +181,20 @@ def test_the_shared_cdc_code_counts_by_content(monkeypatch):
     monkeypatch.setattr(cdc, "keep_latest", keep_latest)
     after = [derive_code_version(kind, d).value for kind, d in declared.items()]
     assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_the_shared_checks_count_by_content(monkeypatch):
+    """Which checks a staged day runs, and how (``core/checks.py``), decides whether it may
+    be published: an edit to them re-evaluates every day, as an edit to a dataset's own
+    rules does."""
+    before = derive_code_version("staging", ORDERS).value
+    original = checks.reject_rate
+
+    def reject_rate(rejected, total, threshold):  # a looser rule: twice the threshold
+        return original(rejected, total, 2 * threshold)
+
+    monkeypatch.setattr(checks, "reject_rate", reject_rate)
+    assert derive_code_version("staging", ORDERS).value != before
 
 
 def test_a_value_known_only_by_its_address_is_refused():

@@ -13,6 +13,30 @@ import datetime as dt
 import polars as pl
 
 from platform_assets.core.checks import RowRule
+from platform_assets.core.landing_parser import LandingContract
+
+OPS = frozenset({"I", "U", "D"})
+"""The ``op`` codes of a CDC event: insert, update, delete."""
+
+
+def landing_contract(landing: pl.Schema, key: list[str]) -> LandingContract:
+    """What a CDC feed's landing file must hold: its typed columns, its key set, a known op."""
+    return LandingContract(schema=landing, not_null=tuple(key), allowed_values={"op": OPS})
+
+
+def staging_schema(landing: pl.Schema, state_fields: list[str]) -> pl.Schema:
+    """A CDC feed's staged columns: its state fields, the event's times and sequence, a
+    delete as ``is_deleted``, and the landing day."""
+    kept = [*state_fields, "created_at", "updated_at", "seq"]
+    return pl.Schema(
+        {**{c: landing[c] for c in kept}, "is_deleted": pl.Boolean, "landing_date": pl.Date}
+    )
+
+
+def current_state_columns(staging: pl.Schema) -> list[str]:
+    """The staged columns a current-state table keeps: all but the landing day (the state
+    depends only on the set of events, never on which day delivered them)."""
+    return [c for c in staging if c != "landing_date"]
 
 
 def keep_latest(frame: pl.DataFrame, key: list[str], ordering: list[str]) -> pl.DataFrame:

@@ -108,6 +108,29 @@ def row_count_near_trailing(
     return CheckOutcome("row_count_vs_trailing", severity, passed, 0 if passed else rows, detail)
 
 
+def audit_staged(
+    staged: pl.DataFrame,
+    rejected: int,
+    total: int,
+    trailing: list[int],
+    *,
+    key: list[str],
+    schema: pl.Schema,
+    reject_threshold: float,
+    rules: list[RowRule],
+) -> list[CheckOutcome]:
+    """Every check of one partition's staged rows, as each dataset declares them: its key
+    unique, its schema, its landing reject rate, its row rules, its row count against
+    the ``trailing`` partitions' (a dataset binds the keywords with ``functools.partial``)."""
+    return [
+        unique_key(staged, key),
+        schema_contract(staged, schema),
+        reject_rate(rejected, total, reject_threshold),
+        *[evaluate_rule(staged, rule) for rule in rules],
+        row_count_near_trailing(staged.height, trailing),
+    ]
+
+
 def blocking_problems(outcomes: dict[str, list[CheckOutcome]]) -> dict[str, list[str]]:
     """Per partition, why it must not be published: failed ERROR checks, or none evaluated."""
     problems: dict[str, list[str]] = {}

@@ -72,8 +72,13 @@ UNVERSIONED = {"code_version": False}
 """``dataclasses.field(metadata=UNVERSIONED)``: a declaration field that is
 documentation (description, UI group) and does not count in the version."""
 
-FOLLOWED_CODE = ("platform_assets.datasets", "platform_assets.core.cdc")
-"""The platform's modules whose code counts by content, as a dataset's own."""
+FOLLOWED_CODE = (
+    "platform_assets.datasets",
+    "platform_assets.core.cdc",
+    "platform_assets.core.checks",
+)
+"""The platform's modules whose code counts by content, as a dataset's own: the CDC rules
+(which event wins) and the checks (which days may be published)."""
 PLATFORM = "platform_assets"
 DIGITS = 12
 

@@ -5,6 +5,7 @@ overwrite the day's partition. Checks: below (ERROR ones block publication).
 """
 
 import datetime as dt
+import functools
 
 import polars as pl
 
@@ -63,15 +64,14 @@ def snapshot_rows(staged: pl.DataFrame) -> pl.DataFrame:
     return staged.rename({"landing_date": "snapshot_date"})
 
 
-def audit_day(staged: pl.DataFrame, rejected: int, total: int, trailing: list[int]):
-    """Every check of one staged snapshot."""
-    return [
-        checks.unique_key(staged, ["customer_id"]),
-        checks.schema_contract(staged, STAGING),
-        checks.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
-        *[checks.evaluate_rule(staged, rule) for rule in ROW_RULES],
-        checks.row_count_near_trailing(staged.height, trailing),
-    ]
+audit_day = functools.partial(
+    checks.audit_staged,
+    key=["customer_id"],
+    schema=STAGING,
+    reject_threshold=REJECT_RATE_THRESHOLD,
+    rules=ROW_RULES,
+)
+"""Every check of one staged snapshot."""
 
 
 CUSTOMERS = DatasetSpec(

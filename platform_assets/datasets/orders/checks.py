@@ -1,9 +1,11 @@
 """The orders dataset's checks on staged data (all ERROR checks block publication)."""
 
+import functools
+
 import polars as pl
 
 from platform_assets.core import cdc, checks
-from platform_assets.core.checks import ERROR, WARN, CheckOutcome, RowRule
+from platform_assets.core.checks import ERROR, WARN, RowRule
 from platform_assets.datasets.orders.schema import BUSINESS_KEY, STAGING_SCHEMA
 
 ALLOWED_STATUSES = ("placed", "paid", "shipped", "cancelled", "delivered", "refunded")
@@ -41,14 +43,11 @@ CHECKS = {
 }
 
 
-def audit_partition(
-    staged: pl.DataFrame, rejected: int, total: int, trailing: list[int]
-) -> list[CheckOutcome]:
-    """Evaluate every check on one partition's staged rows and landing reject counts."""
-    return [
-        checks.unique_key(staged, BUSINESS_KEY),
-        checks.schema_contract(staged, STAGING_SCHEMA),
-        checks.reject_rate(rejected, total, REJECT_RATE_THRESHOLD),
-        *[checks.evaluate_rule(staged, rule) for rule in ROW_RULES],
-        checks.row_count_near_trailing(staged.height, trailing),
-    ]
+audit_partition = functools.partial(
+    checks.audit_staged,
+    key=BUSINESS_KEY,
+    schema=STAGING_SCHEMA,
+    reject_threshold=REJECT_RATE_THRESHOLD,
+    rules=ROW_RULES,
+)
+"""Every check of one partition's staged rows and landing reject counts."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from platform_assets.core.landing_parser import LandingContract
+from platform_assets.core import cdc
 
 DATASET = "payments"
 BUSINESS_KEY = ["payment_id"]
@@ -40,20 +40,11 @@ LANDING_SCHEMA = pl.Schema(
     }
 )
 STATE_FIELDS = ["payment_id", "order_id", "kind", "amount", "currency"]
-STAGING_SCHEMA = pl.Schema(
-    {
-        **{c: LANDING_SCHEMA[c] for c in [*STATE_FIELDS, "created_at", "updated_at", "seq"]},
-        "is_deleted": pl.Boolean,
-        "landing_date": pl.Date,
-    }
-)
+STAGING_SCHEMA = cdc.staging_schema(LANDING_SCHEMA, STATE_FIELDS)
 STAGING_COLUMNS = list(STAGING_SCHEMA)
-CURRENT_STATE_COLUMNS = [c for c in STAGING_COLUMNS if c != "landing_date"]
-LANDING_CONTRACT = LandingContract(
-    schema=LANDING_SCHEMA,
-    not_null=("payment_id",),
-    allowed_values={"op": frozenset({"I", "U", "D"})},
-)
+CURRENT_STATE_COLUMNS = cdc.current_state_columns(STAGING_SCHEMA)
+LANDING_CONTRACT = cdc.landing_contract(LANDING_SCHEMA, BUSINESS_KEY)
+
 MART_SCHEMA = pl.Schema(
     {
         "business_date": pl.Date,
