@@ -82,12 +82,17 @@ def run_orders(defs, instance, key, selection=None, tags=None) -> dg.ExecuteInPr
     )
 
 
+def request_span(request: dg.RunRequest) -> tuple[str, str]:
+    """The (first, last) day of a run request: its range, or its one partition."""
+    span = request.partition_key_range
+    return (span.start, span.end) if span else (request.partition_key, request.partition_key)
+
+
 def requested_days(requests: list[dg.RunRequest]) -> list[str]:
     """Every day the run requests cover, in request order (a range request: each of its days)."""
     days = []
     for request in requests:
-        span = request.partition_key_range
-        first, last = (span.start, span.end) if span else (request.partition_key,) * 2
+        first, last = request_span(request)
         day = dt.date.fromisoformat(first)
         while day.isoformat() <= last:
             days.append(day.isoformat())

@@ -10,7 +10,7 @@ from polars.testing import assert_frame_equal
 
 from platform_assets.core.ledger import Ledger
 from platform_assets.orchestration.planner import catalog_of
-from tests.conftest import read_table
+from tests.conftest import read_table, request_span
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
 MART = dg.AssetKey(["marts", "daily_orders"])
@@ -108,12 +108,6 @@ def execute_request(
     return job.execute_in_process(
         partition_key=request.partition_key, tags=request.tags, instance=instance
     )
-
-
-def request_days(request: dg.RunRequest) -> tuple[str, str]:
-    """The (first, last) day of a run request."""
-    days = request.partition_key_range
-    return (days.start, days.end) if days else (request.partition_key, request.partition_key)
 
 
 @pytest.fixture
@@ -313,7 +307,7 @@ def test_consecutive_changed_days_are_one_run_and_a_gap_starts_another(
     materialize_partition("2024-01-05")
 
     requests = late_sensor()
-    assert sorted((request_days(r), set(r.asset_selection)) for r in requests) == [
+    assert sorted((request_span(r), set(r.asset_selection)) for r in requests) == [
         (("2024-01-01", "2024-01-02"), set(late_marts)),
         (("2024-01-04", "2024-01-04"), set(late_marts)),
     ]
@@ -351,7 +345,7 @@ def test_a_range_run_skips_the_days_a_mart_already_published(
     run_marts(dg.RunRequest(partition_key="2024-01-02", asset_selection=[MART]))
 
     [request] = late_sensor()
-    assert request_days(request) == ("2024-01-01", "2024-01-02")
+    assert request_span(request) == ("2024-01-01", "2024-01-02")
     assert set(request.asset_selection) == set(late_marts)
     result = run_marts(request)
     computed = {

@@ -15,7 +15,7 @@ from platform_assets.orchestration.planner import catalog_of
 from platform_assets.storage.lake import ArtifactMismatch
 from platform_assets.storage.landing_local import LandingFile
 from platform_assets.tools.launch import describe, launch_job
-from tests.conftest import read_table, run_orders
+from tests.conftest import read_table, request_span, run_orders
 from tests.test_late_changes import (
     DAY1,
     DAY2,
@@ -24,7 +24,6 @@ from tests.test_late_changes import (
     execute_request,
     land,
     reference_marts,
-    request_days,
 )
 
 CURATED = dg.AssetKey(["curated", "orders"])
@@ -242,7 +241,7 @@ def test_a_ledger_failure_after_a_merge_rolls_the_merge_back_and_the_retry_names
     resources = {"warehouse": defs.resources["warehouse"]}
     context = dg.build_sensor_context(instance=instance, definitions=defs, resources=resources)
     requests = sensor.evaluate_tick(context).run_requests
-    assert any(request_days(r)[0] <= "2024-01-01" <= request_days(r)[1] for r in requests)
+    assert any(request_span(r)[0] <= "2024-01-01" <= request_span(r)[1] for r in requests)
     for request in requests:
         execute_request(defs, request, instance)
     mart = read_table(
@@ -295,4 +294,4 @@ def test_a_lost_record_after_a_committed_merge_still_names_its_days_with_a_postg
     )
     requests = sensor.evaluate_tick(context).run_requests
     # named by the lost attempt
-    assert any(request_days(r)[0] <= "2024-01-01" <= request_days(r)[1] for r in requests)
+    assert any(request_span(r)[0] <= "2024-01-01" <= request_span(r)[1] for r in requests)

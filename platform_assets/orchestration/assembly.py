@@ -24,7 +24,7 @@ from platform_assets.core.write_spec import MergeUpsert, WriteSpec
 from platform_assets.orchestration.automation.late_changes import build_late_changes_sensor
 from platform_assets.orchestration.automation.schedules import build_daily_schedule
 from platform_assets.orchestration.automation.sensors import build_landing_sensor
-from platform_assets.orchestration.declarations import Dataset, Mart, Publish
+from platform_assets.orchestration.declarations import Dataset, Mart, Publish, readers_of
 from platform_assets.orchestration.marts import mart_asset, mart_plan_inputs, mart_write
 from platform_assets.orchestration.partitions import Cadence
 from platform_assets.orchestration.planner import Catalog, PlanInputs
@@ -125,21 +125,6 @@ def assemble(
     shown += [m.asset_key.to_user_string() for m in shared]
     catalog = Catalog(plan_inputs, writes, tuple(sorted(job.name for job in jobs)), tuple(shown))
     return Assembly(assets, jobs, sensors, schedules, catalog)
-
-
-def readers_of(marts: Sequence[Mart], keys: Sequence[dg.AssetKey]) -> list[Mart]:
-    """The marts that read any of ``keys``, directly or through another mart, in order."""
-    found: list[Mart] = []
-    reached = set(keys)
-    grew = True
-    while grew:
-        grew = False
-        for mart in marts:
-            if mart not in found and reached & set(mart.deps):
-                found.append(mart)
-                reached.add(mart.asset_key)
-                grew = True
-    return [m for m in marts if m in found]
 
 
 def _late_changes_sensors(

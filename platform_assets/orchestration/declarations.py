@@ -7,7 +7,7 @@ descriptions and graph wiring counts in the code version of the asset it shapes
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -111,6 +111,21 @@ class Mart:
     def asset_key(self) -> dg.AssetKey:
         """The mart's asset key."""
         return dg.AssetKey(self.key)
+
+
+def readers_of(marts: Sequence[Mart], keys: Sequence[dg.AssetKey]) -> list[Mart]:
+    """The marts that read any of ``keys``, directly or through another mart, in order."""
+    found: list[Mart] = []
+    reached = set(keys)
+    grew = True
+    while grew:
+        grew = False
+        for mart in marts:
+            if mart not in found and reached & set(mart.deps):
+                found.append(mart)
+                reached.add(mart.asset_key)
+                grew = True
+    return [m for m in marts if m in found]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from platform_assets.orchestration.planner import catalog_of
 from platform_assets.settings import load_settings
 from platform_assets.storage.landing_local import BAD_NAME, LINK, NOT_REGULAR, UNREADABLE
 from platform_assets.tools.sample import SampleSpec, generate
-from tests.conftest import START, requested_days
+from tests.conftest import START, request_span, requested_days
 from tests.unreadable import unreadable
 
 DELIVERED = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -140,12 +140,7 @@ def test_consecutive_new_days_are_one_run_over_their_range(tmp_path):
         deliver(settings, 3)
         defs = build_definitions(settings)
         requests = tick(defs, None).run_requests
-        spans = [
-            (r.partition_key_range.start, r.partition_key_range.end)
-            if r.partition_key_range
-            else (r.partition_key, r.partition_key)
-            for r in requests
-        ]
+        spans = [request_span(r) for r in requests]
         assert spans == expected
         assert [r.run_key for r in tick(defs, None).run_requests] == [r.run_key for r in requests]
         for request in requests:

@@ -20,7 +20,7 @@ import dagster as dg
 
 from platform_assets.core.ledger import Ledger, rewind
 from platform_assets.core.partition_keys import day_ranges, validate_partition_key
-from platform_assets.orchestration.declarations import Mart
+from platform_assets.orchestration.declarations import Mart, readers_of
 from platform_assets.orchestration.idempotency import REASON_TAG
 from platform_assets.orchestration.partitions import (
     RANGE_END,
@@ -139,17 +139,6 @@ def build_late_changes_sensor(
     return late_changes_sensor
 
 
-def _below(mart: Mart, marts: list[Mart]) -> list[Mart]:
-    """The marts of ``marts`` that read ``mart``, directly or through one another."""
-    found, reached = [], {mart.asset_key}
-    for _ in marts:
-        for other in marts:
-            if other not in found and reached & set(other.deps):
-                found.append(other)
-                reached.add(other.asset_key)
-    return found
-
-
 def _stale_days(
     warehouse: WarehouseResource, store: TableStore, mart: Mart, days: list[str]
 ) -> dict[str, str]:
@@ -201,9 +190,8 @@ def _requests(
         group = {day: by_mart for day, by_mart in stale.items() if first <= day <= last}
         names = {name for by_mart in group.values() for name in by_mart}
         reached = [m for m in direct if m.asset_key.to_user_string() in names]
-        selected = {m.asset_key for m in reached} | {
-            b.asset_key for m in reached for b in _below(m, marts)
-        }
+        below = readers_of(marts, [m.asset_key for m in reached])
+        selected = {m.asset_key for m in [*reached, *below]}
         states = sorted(f"{n}|{d}|{s}" for d, by_mart in group.items() for n, s in by_mart.items())
         digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
         landing = ", ".join(sorted(set().union(*(changes[day] for day in group))))
