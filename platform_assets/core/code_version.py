@@ -273,26 +273,44 @@ def _function(fn: types.FunctionType, stack: Stack) -> object:
 def _local_imports(fn: types.FunctionType) -> dict[str, object]:
     """Names bound by imports inside the function's body, with what they refer to (a name
     that cannot be imported counts by its import statement, which is in the source)."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-    except (OSError, TypeError, SyntaxError):
-        return {}
     package = (
         fn.__module__
         if hasattr(sys.modules.get(fn.__module__), "__path__")
         else (fn.__module__.rpartition(".")[0])
     )
     bound: dict[str, object] = {}
+    for module, name, asname in _source_of(inspect.unwrap(fn).__code__)[1]:
+        if name is None:  # ``import a.b [as c]``
+            top = module if asname else module.partition(".")[0]
+            bound[asname or top] = _imported(top, None)
+        else:
+            bound[asname or name] = _imported(module, name, package)
+    return bound
+
+
+@functools.cache
+def _source_of(
+    code: types.CodeType,
+) -> tuple[str | None, tuple[tuple[str, str | None, str | None], ...]]:
+    """A function's normalized source (None when it has none, or is not a ``def``) and its
+    body's imports as (module, name, alias), once per code object: each asset's version
+    walks the same helpers, and parsing their source was most of building the code location."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    except (OSError, TypeError, SyntaxError):
+        return None, ()
+    imports: list[tuple[str, str | None, str | None]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                top = alias.name if alias.asname else alias.name.partition(".")[0]
-                bound[alias.asname or top] = _imported(top, None)
+            imports += [(alias.name, None, alias.asname) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             module = "." * node.level + (node.module or "")
-            for alias in node.names:
-                bound[alias.asname or alias.name] = _imported(module, alias.name, package)
-    return bound
+            imports += [(module, alias.name, alias.asname) for alias in node.names]
+    first = tree.body[0]
+    body = None
+    if isinstance(first, ast.FunctionDef | ast.AsyncFunctionDef):
+        body = _normalized(first, rename=True)
+    return body, tuple(imports)
 
 
 def _imported(module: str, name: str | None, package: str | None = None) -> object:
@@ -331,10 +349,7 @@ def _class(cls: type, stack: Stack) -> object:
     if not is_dataset_code(cls.__module__) or key in stack:
         return ["class", cls.__qualname__]
     stack = (*stack, key)
-    try:
-        source = _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
-    except (OSError, TypeError, SyntaxError):
-        source = None
+    source = _class_source(cls)
     members = []
     for name, member in sorted(vars(cls).items()):
         dunder = name.startswith("__") and name.endswith("__")
@@ -351,16 +366,22 @@ def _class(cls: type, stack: Stack) -> object:
     return ["class", cls.__qualname__, source, members]
 
 
+@functools.cache
+def _class_source(cls: type) -> str | None:
+    """A class's normalized source (None without source), once per class."""
+    try:
+        return _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
 def _body(fn: types.FunctionType) -> object:
     """The function's source without comments, docstrings, formatting, type annotations or
     its own name."""
     if fn.__name__ != "<lambda>":
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
-        except (OSError, TypeError, SyntaxError):
-            tree = None
-        if tree is not None and isinstance(tree.body[0], ast.FunctionDef | ast.AsyncFunctionDef):
-            return ["source", _normalized(tree.body[0], rename=True)]
+        source = _source_of(inspect.unwrap(fn).__code__)[0]
+        if source is not None:
+            return ["source", source]
     return ["bytecode", _code(fn.__code__)]
 
 

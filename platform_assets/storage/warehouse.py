@@ -7,13 +7,15 @@ so writer processes start fast; the Dagster resource around :func:`connect` is
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+from platform_assets.storage.duckdb_attachments import open_attached
 
 # Another process holds the file, or is creating it right now (a new file's header is
 # written just after the file appears: several first writers at once see it half-made).
@@ -46,33 +48,43 @@ def connect(
     """Open ``path``, retrying with jittered backoff while another process holds the lock.
 
     The connection is always closed on exit, also when the body raises, so a
-    failed write never leaves the file locked. After ``timeout_s`` seconds of
-    waiting, :class:`WarehouseLockTimeout` is raised. The session's time zone is
+    failed write never leaves the file locked (the file is attached to a DuckDB
+    instance this process keeps, and detached when its last connection closes:
+    :mod:`~platform_assets.storage.duckdb_attachments`). After ``timeout_s`` seconds
+    of waiting, :class:`WarehouseLockTimeout` is raised. The session's time zone is
     UTC whatever the machine's ``TZ`` (see :func:`use_utc`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
-    delay = 0.01
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only and path.exists())
-            break
-        except duckdb.Error as exc:
-            if not _is_lock_error(exc):
-                raise
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WarehouseLockTimeout(
-                    f"warehouse {path} stayed locked by another process for {timeout_s:g}s: {exc}"
-                ) from exc
-            time.sleep(min(remaining, delay * (0.5 + _jitter.random())))
-            delay = min(delay * 2, 0.25)
+
+    def attach(do: Callable[[], None]) -> None:
+        delay = 0.01
+        while True:
+            try:
+                do()
+                return
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WarehouseLockTimeout(
+                        f"warehouse {path} stayed locked by another process for "
+                        f"{timeout_s:g}s: {exc}"
+                    ) from exc
+                time.sleep(min(remaining, delay * (0.5 + _jitter.random())))
+                delay = min(delay * 2, 0.25)
+
+    try:
+        con, release = open_attached(path, read_only and path.exists(), attach, timeout_s)
+    except TimeoutError as exc:
+        raise WarehouseLockTimeout(str(exc)) from exc
     try:
         use_utc(con)
         yield con
     finally:
-        con.close()
+        release()
 
 
 def use_utc(con: duckdb.DuckDBPyConnection) -> None:
