@@ -43,12 +43,19 @@ def sample_days(settings):
 
 @pytest.fixture
 def materialize_partition(defs):
-    """Run the orders job for one partition on an ephemeral instance; return the result."""
+    """Run the orders job (or ``assets`` of it) for one partition on an ephemeral instance;
+    return the result."""
     instance = dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def("orders_daily_job")
 
-    def run(partition_key: str, tags: dict[str, str] | None = None) -> dg.ExecuteInProcessResult:
-        result = job.execute_in_process(partition_key=partition_key, instance=instance, tags=tags)
+    def run(
+        partition_key: str,
+        tags: dict[str, str] | None = None,
+        assets: list[dg.AssetKey] | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        result = job.execute_in_process(
+            partition_key=partition_key, instance=instance, tags=tags, asset_selection=assets
+        )
         assert result.success
         return result
 

@@ -1,4 +1,10 @@
-"""Late-arriving data: a late change recomputes exactly the mart days it affects."""
+"""Late-arriving data: a late change recomputes exactly the mart days it affects.
+
+A run of the whole job catches up the earlier mart days its merge changed in its own mart
+steps. The late-changes sensor covers the rest: a merge run without the marts (the
+publishing assets materialized alone, as from the UI), then the day's marts on their own,
+leaves the earlier days it changed stale until the sensor's run.
+"""
 
 import re
 
@@ -14,6 +20,7 @@ from tests.conftest import read_table, request_span
 
 HEADER = "op,seq,order_id,customer_id,status,amount,currency,created_at,updated_at"
 MART = dg.AssetKey(["marts", "daily_orders"])
+PUBLISHING = [dg.AssetKey(["staging", "orders"]), dg.AssetKey(["curated", "orders"])]
 
 
 def event(op, seq, order, status, amount, created, updated, currency="USD") -> str:
@@ -111,6 +118,19 @@ def execute_request(
 
 
 @pytest.fixture
+def merge_alone(materialize_partition, late_marts):
+    """Merge a day in a run without the marts, then run that day's marts on their own: the
+    earlier business days the merge changed are left to the late-changes sensor."""
+
+    def run(day: str) -> dg.ExecuteInProcessResult:
+        merged = materialize_partition(day, assets=PUBLISHING)
+        materialize_partition(day, assets=late_marts)
+        return merged
+
+    return run
+
+
+@pytest.fixture
 def late_marts(defs) -> list[dg.AssetKey]:
     """Every mart an orders merge can change (the late-changes sensor's), from the declarations."""
     job = defs.resolve_job_def("orders_daily_job")
@@ -135,14 +155,40 @@ def run_marts(defs):
 
 
 @pytest.fixture
-def three_days(settings, materialize_partition, late_sensor):
+def three_days(settings, materialize_partition, late_sensor, merge_alone):
     for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
         land(settings, day, rows)
         materialize_partition(day)
     assert late_sensor() == []
     land(settings, "2024-01-03", DAY3)
+    return merge_alone("2024-01-03")
+
+
+def test_a_run_catches_up_the_earlier_mart_days_its_merge_changed(
+    settings, materialize_partition, late_sensor, late_marts
+):
+    """Day 3 refunds an order placed on day 1: the run of day 3 recomputes every mart's
+    day 1 too, reports it as a materialization of partition 2024-01-01 and leaves the
+    sensor nothing to do."""
+    for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
+        land(settings, day, rows)
+        materialize_partition(day)
+    land(settings, "2024-01-03", DAY3)
     result = materialize_partition("2024-01-03")
-    return result
+
+    assert_frame_equal(marts(settings), reference_marts(settings))
+    assert late_sensor() == []
+    caught_up = {
+        e.asset_key: e.event_specific_data.materialization.metadata["caught_up_for"].value
+        for e in result.get_asset_materialization_events()
+        if e.partition == "2024-01-01"
+    }
+    assert caught_up == {mart: "2024-01-03" for mart in late_marts}
+    rows = ledger(settings).filter(pl.col("run_id") == result.run_id)
+    assert sorted(
+        rows.filter(pl.col("partition") == "2024-01-01").select("dataset", "status").rows()
+    ) == sorted((mart.to_user_string(), "succeeded") for mart in late_marts)
+    assert rows.filter(pl.col("partition") == "2024-01-02").height == 0  # day 2 untouched
 
 
 def test_late_update_recomputes_exactly_the_affected_days(
@@ -205,13 +251,13 @@ def test_redelivered_old_events_change_nothing_and_request_nothing(
 
 
 def test_late_delete_removes_the_order_and_older_events_do_not_revive_it(
-    settings, three_days, late_sensor, run_marts, materialize_partition, late_marts
+    settings, three_days, late_sensor, run_marts, materialize_partition, late_marts, merge_alone
 ):
     for request in late_sensor():
         run_marts(request)
     delete = event("D", 7, 2, "paid", "20.00", "2024-01-01 09:00:00", "2024-01-04 08:00:00")
     land(settings, "2024-01-04", [delete])
-    materialize_partition("2024-01-04")
+    merge_alone("2024-01-04")
     requests = late_sensor()
     assert [(r.partition_key, set(r.asset_selection)) for r in requests] == [
         ("2024-01-01", set(late_marts))
@@ -285,7 +331,7 @@ def test_changed_business_days_outside_the_partitions_are_named_not_requested(
 
 
 def test_consecutive_changed_days_are_one_run_and_a_gap_starts_another(
-    settings, materialize_partition, late_sensor, run_marts, late_marts, defs
+    settings, materialize_partition, late_sensor, run_marts, late_marts, defs, merge_alone
 ):
     """Both marts of a day in one run, consecutive days as one range: a late delivery
     touching orders placed on days 1, 2 and 4 gives two runs (1..2 and 4), not one per
@@ -304,7 +350,7 @@ def test_consecutive_changed_days_are_one_run_and_a_gap_starts_another(
         for n in (1, 2, 4)
     ]
     land(settings, "2024-01-05", late)
-    materialize_partition("2024-01-05")
+    merge_alone("2024-01-05")
 
     requests = late_sensor()
     assert sorted((request_span(r), set(r.asset_selection)) for r in requests) == [
@@ -327,7 +373,7 @@ def test_consecutive_changed_days_are_one_run_and_a_gap_starts_another(
 
 
 def test_a_range_run_skips_the_days_a_mart_already_published(
-    settings, materialize_partition, late_sensor, run_marts, late_marts, defs
+    settings, materialize_partition, late_sensor, run_marts, late_marts, defs, merge_alone
 ):
     """A range selects every mart stale on some day of it; on the other days a mart finds
     its inputs unchanged and skips, writing nothing."""
@@ -340,7 +386,7 @@ def test_a_range_run_skips_the_days_a_mart_already_published(
         event("U", 8, 3, "paid", "30.00", "2024-01-02 08:00:00", "2024-01-03 09:00:00"),
     ]
     land(settings, "2024-01-03", late)
-    materialize_partition("2024-01-03")
+    merge_alone("2024-01-03")
     # marts/daily_orders of day 2 (only it) is brought up to date by a run of its own
     run_marts(dg.RunRequest(partition_key="2024-01-02", asset_selection=[MART]))
 

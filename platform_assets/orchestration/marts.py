@@ -1,11 +1,17 @@
-"""Mart assets: per-business-day figures over published tables, replaced day by day."""
+"""Mart assets: per-business-day figures over published tables, replaced day by day.
+
+A mart step also catches up: the business days outside its run's partitions that the
+run's merges changed (a day's late updates, refunds and corrections reach earlier days)
+are recomputed in the same step, each reported as a materialization of its own
+partition, so a launch or a sensor's run leaves no mart day stale behind it.
+"""
 
 import dagster as dg
 import polars as pl
 
 from platform_assets.core.code_version import derive_code_version
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.core.publisher import Publication
+from platform_assets.core.publisher import Publication, Publisher, is_unchanged
 from platform_assets.core.write_spec import OverwritePartition
 from platform_assets.orchestration.declarations import (
     Mart,
@@ -66,10 +72,12 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, tables: TablesResource
     ):
         store = tables.store()
-        checksums = mart_checksums(mart, store, list(context.partition_keys))
+        own = list(context.partition_keys)
+        checksums = mart_checksums(mart, store, own)
         pub = publisher(context, warehouse, name)
         with warehouse.session():
-            plan = plan_days(context, pub, checksums)
+            reached = reached_days(context, pub, mart, store, own, cadence.partitions)
+            plan = plan_days(context, pub, checksums | reached)
         publication = Publication(attempts=plan.attempts, write=write)
         try:
             if plan.todo:
@@ -84,14 +92,71 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         except Exception as exc:
             pub.fail(list(plan.attempts.values()), exc)
             raise
-        yield dg.Output(
-            publication, metadata=plan_metadata(plan, pub), data_version=data_version(checksums)
-        )
+        metadata = plan_metadata(plan, pub)
+        if reached:
+            metadata["days_caught_up"] = ", ".join(sorted(reached))
+        yield dg.Output(publication, metadata=metadata, data_version=data_version(checksums))
+        log_caught_up(context, pub, reached, own)
         target = OverwriteTarget(context.asset_key, write.table, write.partition_column)
         yield drift_result(context, warehouse, tables, target)
         raise_if_days_failed(context, warehouse)
 
     return mart_days
+
+
+def reached_days(
+    context: dg.AssetExecutionContext,
+    pub: Publisher,
+    mart: Mart,
+    tables: TableStore,
+    own: list[str],
+    partitions: dg.PartitionsDefinition,
+) -> dict[str, str]:
+    """The input checksums of the days outside ``own`` (the run's partitions) that this
+    run's merges changed and whose published figures are not this input's (days of
+    ``partitions`` only)."""
+    valid = set(partitions.get_partition_keys())
+    changed = pub.ledger.changed_days_of_runs([context.run_id])
+    days = sorted(d for d in changed if d in valid and d not in own)
+    if not days:
+        return {}
+    checksums = mart_checksums(mart, tables, days)
+    published = pub.ledger.published(pub.dataset, days)
+    stale = {
+        day: checksum
+        for day, checksum in checksums.items()
+        if not is_unchanged(published[day], checksum, pub.code_version)
+    }
+    context.log.info(
+        f"{pub.dataset}: this run's merges changed business days {', '.join(days)} outside "
+        f"its partitions; caught up here: {', '.join(stale) or 'none (already current)'}"
+    )
+    return stale
+
+
+def log_caught_up(
+    context: dg.AssetExecutionContext, pub: Publisher, reached: dict[str, str], own: list[str]
+) -> None:
+    """A materialization of each reached day this run published (the step's own output
+    reports only the run's partitions)."""
+    published = pub.ledger.published(pub.dataset, sorted(reached)) if reached else {}
+    for day, version in sorted(published.items()):
+        if version is None or version.run_id != pub.run_id:
+            continue  # not published by this run (failed, or another run's is current)
+        rows = version.rows_written
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=day,
+                metadata={
+                    "caught_up_for": ", ".join(own),
+                    "recompute_reason": "a merge of this run changed this business day",
+                    "input_checksum": version.input_checksum,
+                    "code_version": version.code_version,
+                    "rows_written": rows if rows is not None else 0,
+                },
+            )
+        )
 
 
 def mart_plan_inputs(mart: Mart) -> PlanInputs:

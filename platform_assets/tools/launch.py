@@ -159,34 +159,7 @@ def launch_job(
         run_range(job_name, first, last, instance, force, definitions, assets, rebuild)
         for first, last in ranges
     ]
-    launch.runs += catch_up(job_name, launch.runs, instance, definitions, assets)
     return launch
-
-
-def catch_up(
-    job_name: str,
-    runs: list[dg.ExecuteInProcessResult],
-    instance: dg.DagsterInstance,
-    definitions: dg.Definitions,
-    assets: list[dg.AssetKey] | None,
-) -> list[dg.ExecuteInProcessResult]:
-    """Recompute the mart days the runs' merges changed, inside or outside their window.
-
-    A landing day's changes reach earlier business days (late updates, refunds,
-    corrections); the launch recomputes them before it returns instead of leaving them
-    to the late-changes sensor. Planned: days whose state equals what the mart
-    published start no run.
-    """
-    job_keys = definitions.resolve_job_def(job_name).asset_layer.executable_asset_keys
-    marts = catalog_of(definitions).across_days(set(assets) & job_keys if assets else job_keys)
-    if not runs or not marts:
-        return []
-    ledger = Ledger(definitions.resources["warehouse"])
-    valid = set(definitions.resolve_job_def(job_name).partitions_def.get_partition_keys())
-    days = sorted(d for d in ledger.changed_days_of_runs([r.run_id for r in runs]) if d in valid)
-    if not days:
-        return []
-    return launch_job(job_name, days, instance, False, definitions, marts).runs
 
 
 def describe(launch: JobLaunch, ledger: Ledger | None = None) -> str:

@@ -157,8 +157,9 @@ def test_ui_backfills_normal_again_and_forced(dagster_dev):
 
 
 def test_late_file_recomputes_affected_mart_days_automatically(dagster_dev):
-    """A late file refunds one order placed on each of two consecutive days: one run over
-    the range brings every mart of both days up to date."""
+    """A late file refunds one order placed on each of two consecutive days: the landing
+    sensor's run of the late day brings every mart of both days up to date in its own mart
+    steps (no second run)."""
     with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
         placed = con.execute(
             "SELECT arg_min(order_id, order_id), arg_min(customer_id, order_id), "
@@ -178,19 +179,40 @@ def test_late_file_recomputes_affected_mart_days_automatically(dagster_dev):
     (staged / "cdc-late.csv").write_text("\n".join([header, *late]) + "\n")
     os.rename(staged, dagster_dev.data_dir / "landing" / "orders" / "dt=2024-01-08")
 
-    reason = {"platform/recompute_reason": "late changes from landing day(s) 2024-01-08"}
+    landed = {"dagster/sensor_name": "orders_landing_sensor", "dagster/partition": "2024-01-08"}
 
-    def late_run_finished():
-        runs = dagster_dev.runs({"dagster/sensor_name": "orders_late_changes_sensor", **reason})
+    def landing_run_finished():
+        runs = dagster_dev.runs(landed)
         return runs if runs and all(r["status"] in {"SUCCESS", "FAILURE"} for r in runs) else None
 
-    runs = wait_for(late_run_finished, RUN_TIMEOUT_S, "the late-changes sensor's run")
+    runs = wait_for(landing_run_finished, RUN_TIMEOUT_S, "the landing sensor's run of 2024-01-08")
     assert [r["status"] for r in runs] == ["SUCCESS"]
     rows = ledger(dagster_dev, [r["runId"] for r in runs])
-    assert rows == [(mart, day, "succeeded", False) for mart in sorted(MARTS) for day in WEEK[:2]]
+    caught_up = [
+        (dataset, day, status, forced) for dataset, day, status, forced in rows if day in WEEK[:2]
+    ]
+    assert caught_up == [
+        (mart, day, "succeeded", False) for mart in sorted(MARTS) for day in WEEK[:2]
+    ]
+    days = [dt.date.fromisoformat(day) for day in WEEK[:2]]
+    mart = (
+        "SELECT business_date, status, currency, orders, revenue FROM marts.daily_orders "
+        "WHERE business_date IN (SELECT unnest($days))"
+    )
+    state = (
+        "SELECT created_at::DATE, status, currency, count(*), sum(amount)::DECIMAL(18, 2) "
+        "FROM curated.orders WHERE NOT is_deleted AND created_at::DATE IN (SELECT unnest($days)) "
+        "GROUP BY ALL"
+    )
     with connect(dagster_dev.data_dir / "warehouse.duckdb", read_only=True) as con:
-        notes = con.execute(
-            "SELECT note FROM platform.pipeline_runs WHERE run_id IN (SELECT unnest(?::VARCHAR[]))",
-            [[r["runId"] for r in runs]],
-        ).fetchall()
-    assert all(n.startswith("late changes from landing day(s) 2024-01-08") for (n,) in notes)
+        refunded = con.execute(
+            "SELECT count(*) FROM curated.orders WHERE status = 'refunded' "
+            "AND order_id IN (SELECT unnest($ids))",
+            {"ids": [order_id for order_id, *_ in placed]},
+        ).fetchone()[0]
+        differences = con.execute(
+            f"SELECT count(*) FROM (({mart} EXCEPT ALL {state}) "  # noqa: S608
+            f"UNION ALL ({state} EXCEPT ALL {mart}))",
+            {"days": days},
+        ).fetchone()[0]
+    assert (refunded, differences) == (2, 0)  # the refunds are in both days' figures
