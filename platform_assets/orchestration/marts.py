@@ -38,6 +38,8 @@ from platform_assets.orchestration.resources import (
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.table_store import TableStore
 
+DATA_VERSION_TAG = "dagster/data_version"  # Dagster's tag for a materialization's data version
+
 
 def mart_checksums(mart: Mart, tables: TableStore, keys: list[str]) -> dict[str, str]:
     """The input checksum of each day of ``mart`` (from the published tables it reads)."""
@@ -96,9 +98,10 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         if reached:
             metadata["days_caught_up"] = ", ".join(sorted(reached))
         yield dg.Output(publication, metadata=metadata, data_version=data_version(checksums))
-        log_caught_up(context, pub, reached, own)
         target = OverwriteTarget(context.asset_key, write.table, write.partition_column)
         yield drift_result(context, warehouse, tables, target)
+        # after the check, whose target is the asset's latest materialization: the step's own
+        log_caught_up(context, pub, reached, own)
         raise_if_days_failed(context, warehouse)
 
     return mart_days
@@ -155,6 +158,8 @@ def log_caught_up(
                     "code_version": version.code_version,
                     "rows_written": rows if rows is not None else 0,
                 },
+                # the data version a run of that partition gives it: its input checksum
+                tags={DATA_VERSION_TAG: version.input_checksum},
             )
         )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ class _Instance:
     changed: threading.Condition = field(default_factory=threading.Condition)
     users: int = 0
     read_only: bool = False
+    readers: Counter[int] = field(default_factory=Counter)  # read-only users per thread
 
 
 _instances: OrderedDict[tuple[int, str], _Instance] = OrderedDict()
@@ -76,7 +77,13 @@ def open_attached(
     readers when a writer needs the file (:class:`TimeoutError` after it).
     """
     instance = _instance(path)
+    thread = threading.get_ident()
     with instance.changed:
+        if instance.read_only and instance.readers[thread] and not read_only:
+            raise RuntimeError(
+                f"{path}: a write connection was asked for while this thread holds a "
+                "read-only one; open the write first (or share one in a session)"
+            )
         if not instance.changed.wait_for(
             lambda: not (instance.users and instance.read_only and not read_only), wait_s
         ):
@@ -86,20 +93,24 @@ def open_attached(
             attach(lambda: instance.base.execute(f"ATTACH {_literal(str(path))} AS {ALIAS}{mode}"))
             instance.read_only = read_only
         instance.users += 1
+        instance.readers[thread] += read_only
         con = instance.base.cursor()
     try:
         con.execute(f"USE {ALIAS}")
     except BaseException:
         con.close()
-        _release(instance)
+        _release(instance, thread, read_only)
         raise
-    return con, lambda: (con.close(), _release(instance))
+    return con, lambda: (con.close(), _release(instance, thread, read_only))
 
 
-def _release(instance: _Instance) -> None:
+def _release(instance: _Instance, thread: int, read_only: bool) -> None:
     """One connection fewer; the last one detaches the file (checkpoint, lock released)."""
     with instance.changed:
         instance.users -= 1
+        instance.readers[thread] -= read_only
+        if not instance.readers[thread]:
+            del instance.readers[thread]
         if instance.users == 0:
             try:
                 instance.base.execute(f"DETACH {ALIAS}")

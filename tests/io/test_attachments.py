@@ -119,3 +119,15 @@ def test_a_writer_waits_for_the_process_readers_and_gives_up_in_bounds(tmp_path)
     with connect(db) as con:  # the reader gone, the writer attaches read-write
         con.execute("INSERT INTO t VALUES (2)")
         assert con.execute("SELECT sum(a) FROM t").fetchone() == (3,)
+
+
+def test_a_write_inside_the_same_threads_read_fails_at_once(tmp_path):
+    db = tmp_path / "warehouse.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    with connect(db, read_only=True):
+        with pytest.raises(RuntimeError, match="holds a read-only one"):
+            with connect(db, timeout_s=60):
+                pass
+    with connect(db, read_only=True), connect(db, read_only=True) as inner:  # readers nest
+        assert inner.execute("SELECT a FROM t").fetchone() == (1,)
