@@ -279,7 +279,7 @@ def _local_imports(fn: types.FunctionType) -> dict[str, object]:
         else (fn.__module__.rpartition(".")[0])
     )
     bound: dict[str, object] = {}
-    for module, name, asname in _source_of(inspect.unwrap(fn).__code__)[1]:
+    for module, name, asname in _source_of(fn)[1]:
         if name is None:  # ``import a.b [as c]``
             top = module if asname else module.partition(".")[0]
             bound[asname or top] = _imported(top, None)
@@ -288,15 +288,23 @@ def _local_imports(fn: types.FunctionType) -> dict[str, object]:
     return bound
 
 
-@functools.cache
-def _source_of(
-    code: types.CodeType,
-) -> tuple[str | None, tuple[tuple[str, str | None, str | None], ...]]:
+Imports = tuple[tuple[str, str | None, str | None], ...]
+_SOURCES: dict[types.CodeType, tuple[str | None, Imports]] = {}
+
+
+def _source_of(fn: types.FunctionType) -> tuple[str | None, Imports]:
     """A function's normalized source (None when it has none, or is not a ``def``) and its
-    body's imports as (module, name, alias), once per code object: each asset's version
-    walks the same helpers, and parsing their source was most of building the code location."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    body's imports as (module, name, alias), parsed once per code object: each asset's
+    version walks the same helpers, and parsing them was most of building the code location."""
+    code = inspect.unwrap(fn).__code__
+    if code not in _SOURCES:
+        _SOURCES[code] = _parse_source(fn)
+    return _SOURCES[code]
+
+
+def _parse_source(fn: types.FunctionType) -> tuple[str | None, Imports]:
+    try:  # by the function, not its code: inspect finds a function's module at once
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return None, ()
     imports: list[tuple[str, str | None, str | None]] = []
@@ -379,7 +387,7 @@ def _body(fn: types.FunctionType) -> object:
     """The function's source without comments, docstrings, formatting, type annotations or
     its own name."""
     if fn.__name__ != "<lambda>":
-        source = _source_of(inspect.unwrap(fn).__code__)[0]
+        source = _source_of(fn)[0]
         if source is not None:
             return ["source", source]
     return ["bytecode", _code(fn.__code__)]
