@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import resource
 import time
 import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -148,6 +150,9 @@ def run_platform(
     Launched as a user would (``platform_assets.tools.launch.launch_job``): planned first,
     then one single-run range over the days that need work (none when unchanged);
     ``rebuild``: as ``launch --rebuild`` (one run over the window, curated/orders rebuilt).
+    As ``python -m platform_assets.launch`` does, the Dagster instance is opened only when
+    a run starts; the time and CPU that takes are reported as ``instance_s`` and left out
+    of ``run_s`` and ``run_cpu_s`` (the other systems have no instance to open).
     """
     import dagster as dg
 
@@ -155,7 +160,16 @@ def run_platform(
 
     keys = day_keys(first, (last - first).days + 1)
     assets = [dg.AssetKey(key) for key in ORDERS_ASSETS]
-    with dg.DagsterInstance.get() as instance:
+    opening = {"s": 0.0, "cpu_s": 0.0}
+    with ExitStack() as stack:
+
+        @functools.cache
+        def instance() -> dg.DagsterInstance:
+            wall, cpu = time.perf_counter(), _cpu()
+            opened = stack.enter_context(dg.DagsterInstance.get())
+            opening.update(s=time.perf_counter() - wall, cpu_s=_cpu() - cpu)
+            return opened
+
         ready, ready_cpu = time.perf_counter(), _cpu()
         launch = launch_job(
             "orders_daily_job", keys, instance, force=force, assets=assets, rebuild=rebuild
@@ -165,8 +179,9 @@ def run_platform(
         return {
             "ok": launch.success,
             "setup_s": ready - began,
-            "run_s": time.perf_counter() - ready,
-            "run_cpu_s": _cpu() - ready_cpu,
+            "run_s": time.perf_counter() - ready - opening["s"],
+            "run_cpu_s": _cpu() - ready_cpu - opening["cpu_s"],
+            "instance_s": opening["s"],
             "run_ids": launch.run_ids,
             "runs_launched": len(launch.runs),
             "error": failures[0] if failures else None,

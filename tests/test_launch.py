@@ -1,6 +1,10 @@
 """Planned launches: unchanged days start no Dagster run, changed days do, force runs all."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -12,6 +16,8 @@ from platform_assets.orchestration.planner import catalog_of
 from platform_assets.tools import launch as launch_cli
 from platform_assets.tools.launch import launch_job
 from tests.conftest import read_table
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -169,3 +175,21 @@ def test_launch_cli_names_the_valid_range(capsys, monkeypatch):
             f"error: {outside} outside the partitions 2024-01-01..{yesterday} "
             "(PLATFORM_START_DATE through yesterday, UTC); no run started\n"
         )
+
+
+def test_an_unchanged_launch_never_opens_the_dagster_instance(settings, defs, published, tmp_path):
+    """Opening the instance's storage costs about a second: the command opens it only when
+    a run starts. ``DAGSTER_HOME`` names no folder here, so opening it would fail."""
+    keys, _ = published
+    env = {
+        **os.environ,
+        "PLATFORM_DATA_DIR": str(settings.data_dir),
+        "DAGSTER_HOME": str(tmp_path / "no-such-home"),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "platform_assets.launch", "--start", keys[0]]
+    command += ["--days", str(len(keys))]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for job in catalog_of(defs).jobs:
+        assert f"{job}: 0 day(s) to run, {len(keys)} unchanged (no run)" in done.stdout

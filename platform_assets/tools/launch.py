@@ -15,8 +15,11 @@ starting a run. ``--force`` runs every day and recomputes it.
 
 import argparse
 import datetime as dt
+import functools
 import sys
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -34,12 +37,21 @@ from platform_assets.orchestration.planner import JobPlan, PlanResources, catalo
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 PLAN_ID_FORMAT = "plan-%Y%m%dT%H%M%S.%fZ"  # ledger run_id of skips decided without a run
 
+InstanceSource = dg.DagsterInstance | Callable[[], dg.DagsterInstance]
+"""A Dagster instance, or a function that opens it when a run first needs it (opening the
+instance's storage costs about a second; a launch that finds nothing to do never pays)."""
+
+
+def opened(source: InstanceSource) -> dg.DagsterInstance:
+    """The instance of ``source``."""
+    return source if isinstance(source, dg.DagsterInstance) else source()
+
 
 def run_range(
     job_name: str,
     first: str,
     last: str,
-    instance: dg.DagsterInstance,
+    instance: InstanceSource,
     force: bool = False,
     definitions: dg.Definitions | None = None,
     assets: list[dg.AssetKey] | None = None,
@@ -54,7 +66,7 @@ def run_range(
     job = (definitions or environment_definitions()).resolve_job_def(job_name)
     return job.execute_in_process(
         run_config=QUIET,
-        instance=instance,
+        instance=opened(instance),
         tags=tags,
         raise_on_error=False,
         asset_selection=assets,
@@ -122,7 +134,7 @@ def current_state_assets(
 def launch_job(
     job_name: str,
     partitions: list[str],
-    instance: dg.DagsterInstance,
+    instance: InstanceSource,
     force: bool = False,
     definitions: dg.Definitions | None = None,
     assets: list[dg.AssetKey] | None = None,
@@ -130,7 +142,9 @@ def launch_job(
 ) -> JobLaunch:
     """Plan a job over ``partitions`` and run the days that need it (all of them if forced).
 
-    ``definitions`` default to the environment's (the planner reads their resources);
+    ``instance``: the Dagster instance, or a function that opens it (called only when a
+    run starts); ``definitions`` default to the environment's (the planner reads their
+    resources);
     ``assets`` limits planning and runs to a selection of the job's assets.
     ``rebuild``: one run over the whole window with the tag ``platform/rebuild=true``:
     the current-state tables are recomputed from every published day's staged
@@ -210,9 +224,7 @@ def rebuild_summary(run: dg.ExecuteInProcessResult) -> list[str]:
     return lines
 
 
-def repair(
-    instance: dg.DagsterInstance, definitions: dg.Definitions | None = None
-) -> list[JobLaunch]:
+def repair(instance: InstanceSource, definitions: dg.Definitions | None = None) -> list[JobLaunch]:
     """Recompute (forced) every published day that drifted from its ledger checksum."""
     definitions = definitions or environment_definitions()
     by_asset: dict[dg.AssetKey, list[str]] = {}
@@ -270,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:  # InvalidPartitionKey, OutsidePartitions
             parser.error(f"{exc}; no run started")
     refused = []
-    with dg.DagsterInstance.get() as instance:
+    with ExitStack() as stack:  # the instance is opened only if a run starts
+        instance = functools.cache(lambda: stack.enter_context(dg.DagsterInstance.get()))
         if args.repair:
             launches = repair(instance)
             if not launches:
