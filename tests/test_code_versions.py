@@ -472,3 +472,22 @@ def test_a_name_imported_inside_the_function_counts(tmp_path, monkeypatch):
         outputs.append(build(10))
     assert outputs[0] != outputs[1]
     assert versions[0] != versions[1]
+
+
+def test_equal_code_from_other_source_is_parsed_again(tmp_path, monkeypatch):
+    """Sources are parsed once per code object, and code objects compare equal by value
+    (not by file or decorators): a decorator edited in a module reloaded in the same
+    process, or the same function in another file, still counts by its own source (found
+    by review: the cache was keyed by equality)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = "cv_decorated"
+    text = (
+        "def deco(n):\n    return lambda fn: fn\n\n\n@deco({n})\ndef build(x):\n    return x + 1\n"
+    )
+    versions = []
+    for n in (1, 2):
+        (tmp_path / f"{module}.py").write_text(text.format(n=n))
+        sys.modules.pop(module, None)
+        importlib.invalidate_caches()
+        versions.append(fingerprint(importlib.import_module(module).build))
+    assert versions[0] != versions[1]

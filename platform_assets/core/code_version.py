@@ -289,17 +289,22 @@ def _local_imports(fn: types.FunctionType) -> dict[str, object]:
 
 
 Imports = tuple[tuple[str, str | None, str | None], ...]
-_SOURCES: dict[types.CodeType, tuple[str | None, Imports]] = {}
+_SOURCES: dict[int, tuple[types.CodeType, tuple[str | None, Imports]]] = {}
 
 
 def _source_of(fn: types.FunctionType) -> tuple[str | None, Imports]:
     """A function's normalized source (None when it has none, or is not a ``def``) and its
     body's imports as (module, name, alias), parsed once per code object: each asset's
-    version walks the same helpers, and parsing them was most of building the code location."""
+    version walks the same helpers, and parsing them was most of building the code location.
+
+    Keyed by the code object's identity (kept alive with the result, so its id is not
+    reused): code objects compare equal by value, and two equal ones may come from
+    different source (another file, other decorators, a module edited and reloaded)."""
     code = inspect.unwrap(fn).__code__
-    if code not in _SOURCES:
-        _SOURCES[code] = _parse_source(fn)
-    return _SOURCES[code]
+    found = _SOURCES.get(id(code))
+    if found is None:
+        found = _SOURCES[id(code)] = (code, _parse_source(fn))
+    return found[1]
 
 
 def _parse_source(fn: types.FunctionType) -> tuple[str | None, Imports]:
@@ -374,13 +379,19 @@ def _class(cls: type, stack: Stack) -> object:
     return ["class", cls.__qualname__, source, members]
 
 
-@functools.cache
+_CLASS_SOURCES: dict[int, tuple[type, str | None]] = {}
+
+
 def _class_source(cls: type) -> str | None:
-    """A class's normalized source (None without source), once per class."""
-    try:
-        return _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
-    except (OSError, TypeError, SyntaxError):
-        return None
+    """A class's normalized source (None without source), once per class (by identity)."""
+    found = _CLASS_SOURCES.get(id(cls))
+    if found is None:
+        try:
+            source = _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
+        except (OSError, TypeError, SyntaxError):
+            source = None
+        found = _CLASS_SOURCES[id(cls)] = (cls, source)
+    return found[1]
 
 
 def _body(fn: types.FunctionType) -> object:

@@ -11,7 +11,7 @@ import polars as pl
 
 from platform_assets.core.code_version import derive_code_version
 from platform_assets.core.partition_keys import validate_partition_key
-from platform_assets.core.publisher import Publication, Publisher, is_unchanged
+from platform_assets.core.publisher import DayPlan, Publication, Publisher, is_unchanged
 from platform_assets.core.write_spec import OverwritePartition
 from platform_assets.orchestration.declarations import (
     Mart,
@@ -37,6 +37,7 @@ from platform_assets.orchestration.resources import (
 )
 from platform_assets.orchestration.warehouse_resource import WarehouseResource
 from platform_assets.storage.table_store import TableStore
+from platform_assets.storage.warehouse import transaction
 
 DATA_VERSION_TAG = "dagster/data_version"  # Dagster's tag for a materialization's data version
 
@@ -77,34 +78,85 @@ def mart_asset(mart: Mart, cadence: Cadence) -> dg.AssetsDefinition:
         own = list(context.partition_keys)
         checksums = mart_checksums(mart, store, own)
         pub = publisher(context, warehouse, name)
+        catching_up = unforced(pub)  # nobody forced the reached days: recorded as not forced
         with warehouse.session():
             reached = reached_days(context, pub, mart, store, own, cadence.partitions)
-            plan = plan_days(context, pub, checksums | reached)
-        publication = Publication(attempts=plan.attempts, write=write)
+            plan = plan_days(context, pub, checksums)
+            caught = plan_days(context, catching_up, reached)
+        planned = checksums | reached
+        publication = Publication(
+            attempts=plan.attempts | caught.attempts,
+            write=write,
+            precondition=lambda key: input_moved(mart, store, key, planned[key]),
+        )
         try:
-            if plan.todo:
-                with store.query(mart.reads) as con:
-                    days = [validate_partition_key(k) for k in plan.todo]
-                    figures, rows_in = mart.build(con, days)
-                for key in plan.todo:
-                    day = validate_partition_key(key)
-                    publication.frames[key] = figures.filter(pl.col(mart.partition_column) == day)
-                    publication.rows_in[key] = rows_in.get(key, 0)
-                context.log.info(f"{name} {', '.join(plan.todo)}: {figures.height} rows")
+            build_days(mart, store, [(pub, plan), (catching_up, caught)], planned, publication)
         except Exception as exc:
-            pub.fail(list(plan.attempts.values()), exc)
+            pub.fail(list(publication.attempts.values()), exc)
             raise
+        if publication.frames:
+            rows = sum(frame.height for frame in publication.frames.values())
+            context.log.info(f"{name} {', '.join(sorted(publication.frames))}: {rows} rows")
         metadata = plan_metadata(plan, pub)
-        if reached:
-            metadata["days_caught_up"] = ", ".join(sorted(reached))
+        if caught.todo:
+            metadata["days_caught_up"] = ", ".join(caught.todo)
         yield dg.Output(publication, metadata=metadata, data_version=data_version(checksums))
         target = OverwriteTarget(context.asset_key, write.table, write.partition_column)
         yield drift_result(context, warehouse, tables, target)
         # after the check, whose target is the asset's latest materialization: the step's own
-        log_caught_up(context, pub, reached, own)
+        log_caught_up(context, pub, caught.todo, own)
         raise_if_days_failed(context, warehouse)
 
     return mart_days
+
+
+def unforced(pub: Publisher) -> Publisher:
+    """``pub`` for days this run computes without anyone forcing them."""
+    return Publisher(pub.ledger, pub.dataset, pub.run_id, pub.code_version, False, pub.run_is_over)
+
+
+def build_days(
+    mart: Mart,
+    tables: TableStore,
+    plans: list[tuple[Publisher, DayPlan]],
+    planned: dict[str, str],
+    publication: Publication,
+) -> None:
+    """The figures of every day the plans compute, from one snapshot of the tables the mart
+    reads, in which each day's input checksum is read again: a day whose input moved since
+    it was planned is not computed (failed, named), so the figures are always those of the
+    state its recorded checksum names."""
+    todo = sorted(key for _, plan in plans for key in plan.todo)
+    if not todo:
+        return
+    days = {key: validate_partition_key(key) for key in todo}
+    with tables.query(mart.reads) as con, transaction(con):
+        now = mart.input_checksums(con, list(days.values()))
+        kept = [key for key in todo if now[days[key]] == planned[key]]
+        figures, rows_in = mart.build(con, [days[key] for key in kept]) if kept else (None, {})
+    for pub, plan in plans:  # the ledger is written once the snapshot is closed
+        moved = {key: MOVED for key in plan.todo if key not in kept}
+        pub.block(plan, moved)
+    for key in kept:
+        publication.frames[key] = figures.filter(pl.col(mart.partition_column) == days[key])
+        publication.rows_in[key] = rows_in.get(key, 0)
+
+
+MOVED = (
+    "its input changed while this step read it; the run that changed it (or the late-changes "
+    "sensor) recomputes it"
+)
+
+
+def input_moved(mart: Mart, tables: TableStore, key: str, checksum: str) -> str | None:
+    """Why the day may not be written (its input is no longer ``checksum``), or None; read
+    in the write's transaction."""
+    day = validate_partition_key(key)
+    with tables.query(mart.reads) as con:
+        now = mart.input_checksums(con, [day])[day]
+    if now == checksum:
+        return None
+    return f"{key}: its input changed since it was computed ({checksum} -> {now})"
 
 
 def reached_days(
@@ -138,14 +190,14 @@ def reached_days(
 
 
 def log_caught_up(
-    context: dg.AssetExecutionContext, pub: Publisher, reached: dict[str, str], own: list[str]
+    context: dg.AssetExecutionContext, pub: Publisher, caught: list[str], own: list[str]
 ) -> None:
-    """A materialization of each reached day this run published (the step's own output
+    """A materialization of each caught-up day this run published (the step's own output
     reports only the run's partitions)."""
-    published = pub.ledger.published(pub.dataset, sorted(reached)) if reached else {}
+    published = pub.ledger.published(pub.dataset, caught) if caught else {}
     for day, version in sorted(published.items()):
         if version is None or version.run_id != pub.run_id:
-            continue  # not published by this run (failed, or another run's is current)
+            continue  # not published by this run (superseded, failed)
         rows = version.rows_written
         context.log_event(
             dg.AssetMaterialization(

@@ -9,9 +9,11 @@ file. When the last connection closes, the file is detached, which checkpoints i
 releases its lock, exactly as closing a connection of its own instance did: other
 processes can open the file between two bursts of this one.
 
-An instance belongs to the process that made it (a forked child makes its own). A
-read-only attachment is shared by readers; a writer waits until it is released (a
-reader may share a writer's attachment).
+An instance belongs to the process that made it (a forked child makes its own). Fork
+only while the process has no connection open (the step executor's forkserver opens
+none): DuckDB keeps the files attached in a registry a forked child inherits, so a child
+forked during a connection cannot attach that file. A read-only attachment is shared by
+readers; a writer waits until it is released (a reader may share a writer's attachment).
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class _Instance:
 
     base: duckdb.DuckDBPyConnection
     changed: threading.Condition = field(default_factory=threading.Condition)
-    users: int = 0
+    users: int = 0  # open connections (under ``changed``)
+    claims: int = 0  # connections open or being opened (under ``_registry``): never closed
     read_only: bool = False
+    closed: bool = False  # closed after a failed detach: a new instance takes over
     readers: Counter[int] = field(default_factory=Counter)  # read-only users per thread
 
 
@@ -48,23 +52,27 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _instance(path: Path) -> _Instance:
-    """This process's instance for ``path``, made on first use (idle ones beyond
-    :data:`MAX_IDLE_INSTANCES` are closed)."""
+def _claim(path: Path) -> _Instance:
+    """This process's instance for ``path`` (made on first use), claimed by the caller until
+    :func:`_unclaim`; unclaimed ones beyond :data:`MAX_IDLE_INSTANCES` are closed."""
     key = (os.getpid(), str(path.absolute()))
     with _registry:
         found = _instances.get(key)
-        if found is not None:
-            _instances.move_to_end(key)
-            return found
-        idle = [k for k, v in _instances.items() if k[0] == key[0] and v.users == 0]
-        for old in idle[: max(0, len(idle) - MAX_IDLE_INSTANCES + 1)]:
-            _instances.pop(old).base.close()
-        # spills go where DuckDB puts a file database's: beside the file
-        config = {"temp_directory": f"{path.absolute()}.tmp"}
-        made = _Instance(duckdb.connect(":memory:", config=config))
-        _instances[key] = made
-        return made
+        if found is None:
+            idle = [k for k, v in _instances.items() if k[0] == key[0] and not v.claims]
+            for old in idle[: max(0, len(idle) - MAX_IDLE_INSTANCES + 1)]:
+                _instances.pop(old).base.close()
+            # spills go where DuckDB puts a file database's: beside the file
+            config = {"temp_directory": f"{path.absolute()}.tmp"}
+            found = _instances[key] = _Instance(duckdb.connect(":memory:", config=config))
+        _instances.move_to_end(key)
+        found.claims += 1
+        return found
+
+
+def _unclaim(instance: _Instance) -> None:
+    with _registry:
+        instance.claims -= 1
 
 
 def open_attached(
@@ -73,11 +81,42 @@ def open_attached(
     """A connection whose default catalog is the file ``path``, and its release.
 
     ``attach(do)`` runs ``do`` (which attaches the file) and may retry it while another
-    process holds the file's lock; ``wait_s`` bounds the wait for this process's own
-    readers when a writer needs the file (:class:`TimeoutError` after it).
+    process holds the file's lock (other threads of this process wanting the file wait
+    meanwhile); ``wait_s`` bounds the wait for this process's own readers when a writer
+    needs the file (:class:`TimeoutError` after it).
     """
-    instance = _instance(path)
     thread = threading.get_ident()
+    while True:
+        instance = _claim(path)
+        try:
+            con = _open(instance, path, read_only, attach, wait_s, thread)
+        except BaseException:
+            _unclaim(instance)
+            raise
+        if con is not None:
+            break
+        _unclaim(instance)  # closed while this thread waited: a new instance takes over
+
+    def release() -> None:
+        con.close()
+        try:
+            _release(instance, thread, read_only)
+        finally:
+            _unclaim(instance)
+
+    return con, release
+
+
+def _open(
+    instance: _Instance,
+    path: Path,
+    read_only: bool,
+    attach: Callable[[Callable[[], None]], None],
+    wait_s: float,
+    thread: int,
+) -> duckdb.DuckDBPyConnection | None:
+    """A cursor of ``instance`` using the file (attached first if no one uses it); None
+    when the instance was closed meanwhile."""
     with instance.changed:
         if instance.read_only and instance.readers[thread] and not read_only:
             raise RuntimeError(
@@ -85,9 +124,14 @@ def open_attached(
                 "read-only one; open the write first (or share one in a session)"
             )
         if not instance.changed.wait_for(
-            lambda: not (instance.users and instance.read_only and not read_only), wait_s
+            lambda: (
+                instance.closed or not (instance.users and instance.read_only and not read_only)
+            ),
+            wait_s,
         ):
             raise TimeoutError(f"{path} stayed open read-only in this process for {wait_s:g}s")
+        if instance.closed:
+            return None
         if instance.users == 0:
             mode = " (READ_ONLY)" if read_only else ""
             attach(lambda: instance.base.execute(f"ATTACH {_literal(str(path))} AS {ALIAS}{mode}"))
@@ -101,7 +145,7 @@ def open_attached(
         con.close()
         _release(instance, thread, read_only)
         raise
-    return con, lambda: (con.close(), _release(instance, thread, read_only))
+    return con
 
 
 def _release(instance: _Instance, thread: int, read_only: bool) -> None:
@@ -115,13 +159,14 @@ def _release(instance: _Instance, thread: int, read_only: bool) -> None:
             try:
                 instance.base.execute(f"DETACH {ALIAS}")
             except duckdb.Error:
-                _forget(instance)  # closing the instance releases the file whatever failed
+                _close(instance)  # closing the instance releases the file whatever failed
                 raise
             finally:
                 instance.changed.notify_all()
 
 
-def _forget(instance: _Instance) -> None:
+def _close(instance: _Instance) -> None:
+    instance.closed = True
     with _registry:
         for key, value in list(_instances.items()):
             if value is instance:

@@ -16,6 +16,7 @@ import threading
 
 import pytest
 
+from platform_assets.storage.duckdb_attachments import MAX_IDLE_INSTANCES
 from platform_assets.storage.warehouse import WarehouseLockTimeout, connect
 
 OPEN_ELSEWHERE = """
@@ -131,3 +132,33 @@ def test_a_write_inside_the_same_threads_read_fails_at_once(tmp_path):
                 pass
     with connect(db, read_only=True), connect(db, read_only=True) as inner:  # readers nest
         assert inner.execute("SELECT a FROM t").fetchone() == (1,)
+
+
+def test_threads_over_more_files_than_kept_instances_all_succeed(tmp_path):
+    """More files than :data:`MAX_IDLE_INSTANCES` from several threads: an instance being
+    opened by one thread is never closed by another making room (found by review: about
+    1 connect in 900 failed with "Connection already closed")."""
+    files = [tmp_path / f"w{n}.duckdb" for n in range(MAX_IDLE_INSTANCES + 3)]
+    errors: list[str] = []
+
+    def work(offset: int) -> None:
+        for n in range(60):
+            db = files[(offset + n) % len(files)]
+            try:
+                with connect(db, timeout_s=30) as con:
+                    con.execute("CREATE TABLE IF NOT EXISTS t (thread INT, n INT)")
+                    con.execute("INSERT INTO t VALUES (?, ?)", [offset, n])
+            except Exception as exc:  # noqa: BLE001 - every failure is the finding
+                errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    total = 0
+    for db in files:
+        with connect(db, read_only=True) as con:
+            total += con.execute("SELECT count(*) FROM t").fetchone()[0]
+    assert total == 6 * 60
