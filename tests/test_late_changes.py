@@ -404,3 +404,89 @@ def test_a_range_run_skips_the_days_a_mart_already_published(
         **{mart: "2024-01-01, 2024-01-02" for mart in others},
     }
     assert_frame_equal(marts(settings), reference_marts(settings))
+
+
+def test_a_forced_run_records_the_days_it_caught_up_as_not_forced(
+    settings, materialize_partition, late_marts
+):
+    """Rule 4's record: only the run's own days were forced; the earlier day its merge
+    changed is recomputed because its input changed (found by review)."""
+    for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
+        land(settings, day, rows)
+        materialize_partition(day)
+    land(settings, "2024-01-03", DAY3)
+    result = materialize_partition("2024-01-03", tags={"platform/force": "true"})
+    marts_of_run = ledger(settings).filter(
+        (pl.col("run_id") == result.run_id) & pl.col("dataset").str.starts_with("marts/")
+    )
+    forced = {(d, p): f for d, p, f in marts_of_run.select("dataset", "partition", "forced").rows()}
+    assert forced == {
+        **{(mart.to_user_string(), "2024-01-01"): False for mart in late_marts},
+        **{(mart.to_user_string(), "2024-01-03"): True for mart in late_marts},
+    }
+    assert_frame_equal(marts(settings), reference_marts(settings))
+
+
+def _change_order_1(settings) -> None:
+    """A write to curated.orders behind the step's back, as a concurrent merge would make:
+    order 1 (placed on 2024-01-01) shipped."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("UPDATE curated.orders SET status = 'shipped' WHERE order_id = 1")
+
+
+@pytest.mark.parametrize("moment", ["before the figures are read", "before the write"])
+def test_a_mart_day_whose_input_moves_is_not_published_with_the_old_checksum(
+    settings, materialize_partition, defs, monkeypatch, moment, late_sensor, run_marts
+):
+    """The figures of a day and the input checksum recorded with them name the same state:
+    a change after the step planned the day, before its figures are read (the snapshot
+    re-reads the checksum) or before they are written (the write's transaction re-reads
+    it), leaves the day unpublished and named, and the late-changes sensor's run publishes
+    the new state."""
+    from platform_assets.core.publisher import Publisher
+    from platform_assets.orchestration import marts as mart_module
+
+    for day, rows in [("2024-01-01", DAY1), ("2024-01-02", DAY2)]:
+        land(settings, day, rows)
+        materialize_partition(day)
+    land(settings, "2024-01-03", DAY3)
+    if moment == "before the figures are read":
+        real = mart_module.build_days
+
+        def change_then_build(mart, *args):
+            if mart.asset_key == MART:
+                _change_order_1(settings)
+            return real(mart, *args)
+
+        monkeypatch.setattr(mart_module, "build_days", change_then_build)
+    else:
+        real = Publisher.commit
+
+        def change_then_commit(self, publication, partition, *args):
+            if self.dataset == "marts/daily_orders" and partition == "2024-01-01":
+                _change_order_1(settings)
+            return real(self, publication, partition, *args)
+
+        monkeypatch.setattr(Publisher, "commit", change_then_commit)
+    instance = dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def("orders_daily_job")
+    failed = job.execute_in_process(
+        partition_key="2024-01-03", instance=instance, raise_on_error=False
+    )
+    monkeypatch.undo()
+    assert not failed.success
+    day1 = ledger(settings).filter(
+        (pl.col("run_id") == failed.run_id)
+        & (pl.col("dataset") == "marts/daily_orders")
+        & (pl.col("partition") == "2024-01-01")
+    )
+    assert day1["status"].to_list() == (
+        ["failed"] if moment == "before the figures are read" else ["superseded"]
+    )
+    assert "input changed" in day1["error"][0]
+    for request in late_sensor():  # the day the failed run's merge named is brought up to date
+        run_marts(request)
+    shipped = marts(settings).filter(
+        (pl.col("business_date") == pl.date(2024, 1, 1)) & (pl.col("status") == "shipped")
+    )
+    assert shipped["orders"].to_list() == [1]
