@@ -336,9 +336,10 @@ def correction_section(correction: dict) -> list[str]:
         f"re-delivered corrected: {fix['rows_removed']:,} rows removed and "
         f"{fix['rows_changed']:,} amounts changed. Each path runs in a fresh process on a "
         "copy of the published state (the replay on an empty warehouse), launched as "
-        "`python -m platform_assets.launch` launches it, incl. the catch-up run of the mart "
-        "days a change reached. *Keys recomputed*: from curated/orders' materialization "
-        "metadata (the keyed recomputes' keys, old and new; a rebuild recomputes every key); "
+        "`python -m platform_assets.launch` launches it, incl. the mart days a change "
+        "reached (recomputed in the same run). *Keys recomputed*: from curated/orders' "
+        "materialization metadata (the keyed recomputes' keys, old and new; a rebuild "
+        "recomputes every key); "
         f"the table has {correction['keys_total']:,} keys. {_correction_load(correction)} "
         "All four paths end with the same "
         "`curated.orders` and `marts.daily_orders` (row count and order-independent hash): "
@@ -512,8 +513,9 @@ def render(results: dict) -> str:
         "",
         "Against the raw-DuckDB floor and dlt measured in the same run (per-partition "
         "tables below). *Whole process*: the child's wall time from interpreter start to exit "
-        "(imports, definitions, the planned launch with its mart catch-up); *in-job*: from "
-        "the launch's start to its end.",
+        "(imports, definitions, the Dagster instance, the planned launch with the mart days "
+        "its merge reached); *in-job*: from the launch's start to its end, without opening the "
+        "instance.",
         "",
         *speed_targets(results),
         "",
@@ -595,8 +597,8 @@ def render(results: dict) -> str:
         "temporary `DAGSTER_HOME` with the repo's `dagster.yaml`; the full run and the "
         "unchanged rerun are checked against the ledger (3 rows `succeeded`, then 3 rows "
         "`skipped`, the latter under the plan's id, no run); the full run may add rows for the "
-        "mart days its catch-up run recomputed (a day's late updates reach earlier business "
-        "days).",
+        "earlier mart days its merge reached, which its mart step recomputes (a day's late "
+        "updates reach earlier business days).",
         "- dlt (`bench/dlt_merge.py`, the `bench` extra: dlt 1.31 with its DuckDB "
         "destination): the day's CSV files read by DuckDB with the contract's types (dlt's "
         "best case), loaded with `write_disposition=merge`, strategy `delete-insert`, "

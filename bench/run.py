@@ -205,7 +205,7 @@ def ledger_statuses(state: Path, run_ids: list[str]) -> dict[str, int]:
 
 def require(sample: Sample, what: str, state: Path | None = None, expect: str = "", rows=0):
     """Fail loudly if a run failed, or (platform) if its ledger rows are not all ``expect``,
-    at least ``rows`` of them (a launch's catch-up may recompute earlier mart days too)."""
+    at least ``rows`` of them (a run's mart steps may recompute earlier mart days too)."""
     if not sample.ok:
         raise RuntimeError(f"{what} failed: {sample.error}")
     if state is not None and expect:
