@@ -137,6 +137,8 @@ def build_days(
     for pub, plan in plans:  # the ledger is written once the snapshot is closed
         moved = {key: MOVED for key in plan.todo if key not in kept}
         pub.block(plan, moved)
+        for key in moved:  # closed: no later failure of the step closes them again
+            del publication.attempts[key]
     for key in kept:
         publication.frames[key] = figures.filter(pl.col(mart.partition_column) == days[key])
         publication.rows_in[key] = rows_in.get(key, 0)

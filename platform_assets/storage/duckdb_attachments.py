@@ -98,11 +98,13 @@ def open_attached(
         _unclaim(instance)  # closed while this thread waited: a new instance takes over
 
     def release() -> None:
-        con.close()
         try:
-            _release(instance, thread, read_only)
+            con.close()
         finally:
-            _unclaim(instance)
+            try:
+                _release(instance, thread, read_only)
+            finally:
+                _unclaim(instance)
 
     return con, release
 
