@@ -53,9 +53,10 @@ import sys
 import sysconfig
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -80,6 +81,7 @@ FOLLOWED_CODE = (
 """The platform's modules whose code counts by content, as a dataset's own: the CDC rules
 (which event wins) and the checks (which days may be published)."""
 PLATFORM = "platform_assets"
+_T = TypeVar("_T")
 DIGITS = 12
 
 
@@ -289,22 +291,24 @@ def _local_imports(fn: types.FunctionType) -> dict[str, object]:
 
 
 Imports = tuple[tuple[str, str | None, str | None], ...]
-_SOURCES: dict[int, tuple[types.CodeType, tuple[str | None, Imports]]] = {}
+_PARSED: dict[int, tuple[object, object]] = {}
+
+
+def _once(key: object, parse: Callable[[], _T]) -> _T:
+    """``parse()``, once per ``key`` by identity (the key is kept alive with the result, so
+    its id is not reused): code objects compare equal by value, and two equal ones may
+    come from different source (another file, other decorators, a module reloaded)."""
+    found = _PARSED.get(id(key))
+    if found is None:
+        found = _PARSED[id(key)] = (key, parse())
+    return found[1]
 
 
 def _source_of(fn: types.FunctionType) -> tuple[str | None, Imports]:
     """A function's normalized source (None when it has none, or is not a ``def``) and its
     body's imports as (module, name, alias), parsed once per code object: each asset's
-    version walks the same helpers, and parsing them was most of building the code location.
-
-    Keyed by the code object's identity (kept alive with the result, so its id is not
-    reused): code objects compare equal by value, and two equal ones may come from
-    different source (another file, other decorators, a module edited and reloaded)."""
-    code = inspect.unwrap(fn).__code__
-    found = _SOURCES.get(id(code))
-    if found is None:
-        found = _SOURCES[id(code)] = (code, _parse_source(fn))
-    return found[1]
+    version walks the same helpers, and parsing them was most of building the code location."""
+    return _once(inspect.unwrap(fn).__code__, lambda: _parse_source(fn))
 
 
 def _parse_source(fn: types.FunctionType) -> tuple[str | None, Imports]:
@@ -379,19 +383,16 @@ def _class(cls: type, stack: Stack) -> object:
     return ["class", cls.__qualname__, source, members]
 
 
-_CLASS_SOURCES: dict[int, tuple[type, str | None]] = {}
-
-
 def _class_source(cls: type) -> str | None:
-    """A class's normalized source (None without source), once per class (by identity)."""
-    found = _CLASS_SOURCES.get(id(cls))
-    if found is None:
+    """A class's normalized source (None without source), once per class."""
+
+    def parse() -> str | None:
         try:
-            source = _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
+            return _normalized(ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0])
         except (OSError, TypeError, SyntaxError):
-            source = None
-        found = _CLASS_SOURCES[id(cls)] = (cls, source)
-    return found[1]
+            return None
+
+    return _once(cls, parse)
 
 
 def _body(fn: types.FunctionType) -> object:

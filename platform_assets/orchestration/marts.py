@@ -172,9 +172,10 @@ def reached_days(
     """The input checksums of the days outside ``own`` (the run's partitions) that this
     run's merges changed and whose published figures are not this input's (days of
     ``partitions`` only)."""
-    valid = set(partitions.get_partition_keys())
-    changed = pub.ledger.changed_days_of_runs([context.run_id])
-    days = sorted(d for d in changed if d in valid and d not in own)
+    changed = set(pub.ledger.changed_days_of_runs([context.run_id])) - set(own)
+    if not changed:  # most steps: listing every partition key is not free
+        return {}
+    days = sorted(changed & set(partitions.get_partition_keys()))
     if not days:
         return {}
     checksums = mart_checksums(mart, tables, days)
