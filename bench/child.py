@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import json
 import resource
+import sys
 import time
 import warnings
 from contextlib import ExitStack
@@ -215,4 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    if sys.argv[1:2] == ["platform"]:  # leaves as ``python -m platform_assets.launch`` does
+        from platform_assets.tools.launch import run_as_command
+
+        run_as_command(lambda: code)
+    raise SystemExit(code)

@@ -1,6 +1,6 @@
 """``python -m platform_assets.launch``: the public name of :mod:`platform_assets.tools.launch`."""
 
-from platform_assets.tools.launch import main
+from platform_assets.tools.launch import main, run_as_command
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_as_command(main)

@@ -3,9 +3,10 @@
 import datetime as dt
 
 import dagster as dg
+import polars as pl
 import pytest
 
-from platform_assets.core.landing_parser import parse_landing_file
+from platform_assets.core.landing_parser import LandingContract, parse_landing_file
 from platform_assets.core.landing_values import TIMESTAMP_FORM
 from platform_assets.core.partition_keys import InvalidPartitionKey, validate_partition_key
 from platform_assets.datasets.orders.schema import LANDING_CONTRACT
@@ -121,6 +122,74 @@ def test_unparseable_timestamp(tmp_path):
             f"updated_at: cannot parse '01/01/2024 9am' as {TIMESTAMP_FORM}",
         )
     ]
+
+
+TIMESTAMP_FORMS = [
+    "2024-01-01 08:00:00.123456",  # the fast shapes ...
+    "2024-01-01 08:00:00",
+    "2024-02-29 23:59:59.999999",
+    "9999-12-31 23:59:59.999999",
+    "0001-01-01 00:00:00",
+    "2024-01-01 08:00:00.5",  # ... and forms left to the ISO path
+    "2024-01-01 08:00:00.12345",
+    "2024-01-01T08:00:00.123456",
+    "2024-01-01 08:00:00.1234560",
+    " 2024-01-01 08:00:00.123456 ",
+    "2023-02-29 00:00:00.000000",  # refused: no such day, hour, second, field or year
+    "2024-01-01 24:00:00.000000",
+    "2024-01-01 23:59:60.000000",
+    "2024-01-01 23:59:60",
+    "2024-1-01 08:00:00.1234567",
+    "0000-01-01 00:00:00.000000",
+    "2024-01-01  08:00:00.12345",
+]
+
+
+def iso_value(text: str) -> dt.datetime | None:
+    """The oracle: Python's ISO parser on the stripped text, with at most 6 significant
+    fractional digits and every field zero-padded (what the contract accepts)."""
+    text = text.strip()
+    date, _, clock = text.partition(" ") if " " in text else text.partition("T")
+    whole, _, fraction = clock.partition(".")
+    if len(date) != 10 or len(whole) != 8 or len(fraction.rstrip("0")) > 6:
+        return None
+    try:
+        return dt.datetime.fromisoformat(f"{date} {whole}.{fraction[:6].ljust(6, '0')}")
+    except ValueError:
+        return None
+
+
+def test_timestamps_match_an_independent_iso_parser_on_every_path(tmp_path):
+    rows = [
+        GOOD[0].replace("2024-01-01 08:00:00.000000", form).replace(",101,", f",{900 + n},")
+        for n, form in enumerate(TIMESTAMP_FORMS)
+    ]
+    parsed = parse_landing_file(write(tmp_path, "forms.csv", csv_text(*rows)), LANDING_CONTRACT)
+    taken = dict(parsed.rows.select("order_id", "created_at").rows())
+    refused = set(parsed.rejects["line"].to_list())
+    for n, form in enumerate(TIMESTAMP_FORMS):
+        expected = iso_value(form)
+        assert taken.get(900 + n) == expected, form
+        assert (n + 2 in refused) == (expected is None), form
+
+
+def test_timestamps_of_every_form_are_the_same_instants_in_nanoseconds(tmp_path):
+    """A contract in nanoseconds takes every form as the microsecond contract does (the ISO
+    path's values are converted to the column's unit, not copied as raw numbers)."""
+    schema = {**LANDING_CONTRACT.schema, "created_at": pl.Datetime("ns")}
+    nanos = LandingContract(pl.Schema(schema), LANDING_CONTRACT.not_null)
+    held = [form for form in TIMESTAMP_FORMS if not form.strip().startswith(("9999", "0001"))]
+    rows = [  # the forms nanoseconds can hold (years 1678-2261)
+        GOOD[0].replace("2024-01-01 08:00:00.000000", form).replace(",101,", f",{900 + n},")
+        for n, form in enumerate(held)
+    ]
+    file = write(tmp_path, "forms.csv", csv_text(*rows))
+    micro = parse_landing_file(file, LANDING_CONTRACT).rows.select("order_id", "created_at")
+    nano = parse_landing_file(file, nanos).rows.select("order_id", "created_at")
+    assert nano.rows() == micro.rows() and nano.height == micro.height > 0
+    beyond = GOOD[0].replace("2024-01-01 08:00:00.000000", "2262-04-11T23:00:00-05:00")
+    parsed = parse_landing_file(write(tmp_path, "beyond.csv", csv_text(beyond)), nanos)
+    assert parsed.rows.height == 0 and "created_at: cannot parse" in parsed.rejects["reason"][0]
 
 
 def test_invalid_utf8(tmp_path):

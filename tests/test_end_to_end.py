@@ -1,5 +1,6 @@
 """End to end: three sample days through staging, curated and marts on a real DuckDB file."""
 
+import dagster as dg
 import duckdb
 import polars as pl
 import pytest
@@ -125,3 +126,24 @@ def test_staging_files_are_byte_identical_on_rerun(settings, three_days, materia
     before = [p.read_bytes() for p in staged]
     materialize_partition(three_days[0])
     assert [p.read_bytes() for p in staged] == before
+
+
+def test_a_run_in_one_process_does_not_keep_the_days_rows(settings, sample_days, defs):
+    """``execute_in_process`` keeps every step's output until the run ends; once written, a
+    publication keeps only its frames' schemas, so a day's rows are not held to the end."""
+    day = sample_days(days=1)[0]
+    result = defs.resolve_job_def("orders_daily_job").execute_in_process(
+        partition_key=day, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    outputs = [
+        result.output_for_node(node, "result")
+        for node in ("staging__orders", "curated__orders", "marts__daily_orders")
+    ]
+    assert all(publication.frames for publication in outputs)  # each step wrote its day
+    for publication in outputs:
+        assert {key: frame.height for key, frame in publication.frames.items()} == {
+            key: 0 for key in publication.frames
+        }
+    assert read_table(settings, "SELECT count(*) FROM curated.orders").item() > 0
+    assert "order_id" in outputs[1].frames[day].columns  # the schema stays

@@ -193,3 +193,28 @@ def test_an_unchanged_launch_never_opens_the_dagster_instance(settings, defs, pu
     assert done.returncode == 0, done.stdout + done.stderr
     for job in catalog_of(defs).jobs:
         assert f"{job}: 0 day(s) to run, {len(keys)} unchanged (no run)" in done.stdout
+
+
+def test_the_command_exits_with_its_launchs_code_after_runs(settings, sample_days, tmp_path):
+    """``python -m platform_assets.launch`` leaves its garbage to the operating system
+    (``run_as_command``): it still exits 0 after runs that published, with its report
+    printed, and 1 when a day is not published."""
+    keys = sample_days(days=1, orders_per_day=50)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PLATFORM_DATA_DIR": str(settings.data_dir),
+        "DAGSTER_HOME": str(home),
+        "PYTHONPATH": str(REPO),
+    }
+    command = [sys.executable, "-m", "platform_assets.launch", "--start", keys[0]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "orders_daily_job: 1 day(s) to run" in done.stdout and "total " in done.stderr
+    assert read_table(settings, "SELECT count(*) FROM curated.orders").item() > 0
+    day = settings.landing_dir / "orders" / f"dt={keys[0]}"
+    for path in day.iterdir():  # every row malformed: the day is blocked
+        path.write_text("op,seq\nI,1\n")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 1, done.stdout + done.stderr

@@ -20,7 +20,7 @@ import yaml
 
 from platform_assets.core.check_results import artifact_outcomes, record_outcomes
 from platform_assets.core.checks import CheckOutcome
-from platform_assets.core.ledger import Ledger, PublishedVersion
+from platform_assets.core.ledger import Ledger, LedgerRowMissing, PublishedVersion
 from platform_assets.datasets.orders.assets import ORDERS
 from platform_assets.definitions import build_definitions
 from platform_assets.orchestration.idempotency import SKIPPED_KEY
@@ -82,6 +82,22 @@ def test_attempts_are_numbered_per_run_and_the_latest_publication_wins(warehouse
         ("run-a", "staging/orders", "d2", 1, "succeeded", "new"),
         ("run-b", "staging/orders", "d1", 1, "succeeded", None),
     ]
+
+
+def test_a_success_is_never_recorded_for_an_attempt_whose_row_is_gone(warehouse):
+    """If an attempt's row vanished between its start and its end (seen once under a real
+    ``dagster dev``, cause unknown), closing it as succeeded fails loudly, and nothing of
+    that transaction is recorded; closing it as failed stays quiet (the failure it reports
+    comes first)."""
+    ledger = Ledger(warehouse)
+    kept, lost = ledger.begin("run-a", "staging/orders", {"d1": "c1", "d2": "c2"}, "1", False)
+    with warehouse.metadata_db() as con:
+        con.execute("DELETE FROM platform.pipeline_runs WHERE partition = 'd2'")
+    with pytest.raises(LedgerRowMissing, match="staging/orders d2: the ledger has no row"):
+        ledger.finish([kept, lost], "succeeded", rows_written={"d1": 1, "d2": 2})
+    assert ledger_rows(warehouse) == [("run-a", "staging/orders", "d1", 1, "started", None)]
+    ledger.finish([kept, lost], "failed", error="boom")
+    assert ledger_rows(warehouse) == [("run-a", "staging/orders", "d1", 1, "failed", "boom")]
 
 
 def test_skips_and_blocked_publications_take_the_next_attempt(warehouse):

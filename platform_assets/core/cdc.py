@@ -13,6 +13,7 @@ import datetime as dt
 import polars as pl
 
 from platform_assets.core.checks import RowRule
+from platform_assets.core.frame_keys import ascending_unique
 from platform_assets.core.landing_parser import LandingContract
 
 OPS = frozenset({"I", "U", "D"})
@@ -43,8 +44,11 @@ def keep_latest(frame: pl.DataFrame, key: list[str], ordering: list[str]) -> pl.
     """The latest row per ``key`` by ``ordering`` (NULLs lowest), sorted by key.
 
     ``ROW_NUMBER() OVER (PARTITION BY <key> ORDER BY <ordering> DESC NULLS LAST) = 1``:
-    rows still tied are equal in every ordering column.
+    rows still tied are equal in every ordering column. A frame already holding one row
+    per key in key order (one day's staged rows) is returned as it is.
     """
+    if ascending_unique(frame, key):
+        return frame
     return frame.sort([*key, *ordering]).unique(subset=key, keep="last", maintain_order=True)
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from platform_assets.core.frame_keys import ascending_unique
+
 ERROR, WARN = "ERROR", "WARN"
 SAMPLE_ROWS = 5
 
@@ -60,7 +62,11 @@ def evaluate_rule(frame: pl.DataFrame, rule: RowRule) -> CheckOutcome:
 def unique_key(frame: pl.DataFrame, key: list[str]) -> CheckOutcome:
     """Business key present and unique after dedupe."""
     nulls = frame.filter(pl.any_horizontal(pl.col(key).is_null()))
-    dupes = frame.filter(pl.struct(key).is_duplicated())
+    dupes = (
+        frame.clear()
+        if ascending_unique(frame, key)
+        else frame.filter(pl.struct(key).is_duplicated())
+    )
     failing = pl.concat([nulls, dupes]).unique()
     detail = f"{nulls.height} null key(s), {dupes.height} row(s) with a duplicated key {key}"
     sample = markdown_preview(failing, SAMPLE_ROWS) if failing.height else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Protocol
 
@@ -82,6 +82,11 @@ class DaySnapshot:
     def files(self) -> list[LandingEntry]:
         """The files read, in name order."""
         return [entry for entry, _ in self.contents]
+
+    def released(self) -> DaySnapshot:
+        """This snapshot without the files' bytes, once they are parsed: the names, the
+        checksum and the signature stay (what telling a change needs)."""
+        return replace(self, contents=[(entry, b"") for entry, _ in self.contents])
 
 
 class LandingStore(Protocol):

@@ -267,8 +267,9 @@ def parse_csv(file: LandingFile, contract: LandingContract, data: bytes) -> Pars
 
 def _duplicated_columns(data: bytes) -> list[str]:
     """Header names that appear more than once (none when the header does not decode)."""
+    end = data.find(b"\n")  # not split: that would copy the whole file
     try:
-        names = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")]))
+        names = next(csv.reader([data[: end if end >= 0 else None].decode("utf-8").rstrip("\r")]))
     except (UnicodeDecodeError, csv.Error, StopIteration):
         return []
     return sorted({n for n in names if names.count(n) > 1})
@@ -409,7 +410,7 @@ def parse_day(
     """Parse a day's files (each with the bytes read once) in name order; rejects carry
     ``landing_date``."""
     parsed = [parse_landing_file(f, contract, data) for f, data in contents]
-    rows = pl.concat([p.rows for p in parsed]) if parsed else _empty_rows(contract)
+    rows = pl.concat([p.rows for p in parsed], rechunk=False) if parsed else _empty_rows(contract)
     rejects = (
         pl.concat([p.rejects for p in parsed]) if parsed else pl.DataFrame(schema=REJECT_SCHEMA)
     )

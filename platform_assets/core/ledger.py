@@ -149,6 +149,10 @@ def ledger_db(warehouse: MetadataSource) -> Iterator[MetadataConnection]:
         yield con
 
 
+class LedgerRowMissing(RuntimeError):
+    """An attempt this run began is no longer in the ledger when it is closed."""
+
+
 class Ledger:
     """Reads and writes ``platform.pipeline_runs`` through short-lived connections.
 
@@ -201,17 +205,21 @@ class Ledger:
         """Close attempts as ``succeeded``, ``skipped`` or ``failed``, in one transaction.
 
         ``changed_days`` lists the business days a merge changed (stored comma-separated).
+        An attempt recorded as ``succeeded`` whose row is not in the ledger raises
+        :class:`LedgerRowMissing`, and nothing of the transaction is recorded: a publication
+        is never left without the row that names it.
         """
         rows_in, rows_written = rows_in or {}, rows_written or {}
         output_checksums = output_checksums or {}
         with ledger_db(self.warehouse) as con, con.transaction():
             for attempt in attempts:
                 key = attempt.partition
-                con.execute(
+                found = con.query(
                     "UPDATE platform.pipeline_runs SET status = ?, completed_at = ?, "
                     "rows_in = ?, rows_written = ?, output_checksum = ?, error = ?, "
                     "note = coalesce(?, note), changed_days = coalesce(?, changed_days) "
-                    "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ?",
+                    "WHERE run_id = ? AND dataset = ? AND partition = ? AND attempt = ? "
+                    "RETURNING attempt",
                     [
                         status,
                         _now(),
@@ -227,6 +235,12 @@ class Ledger:
                         attempt.attempt,
                     ],
                 )
+                if not found and status == "succeeded":
+                    raise LedgerRowMissing(
+                        f"{attempt.dataset} {key}: the ledger has no row for attempt "
+                        f"{attempt.attempt} of run {attempt.run_id}, which this run began; "
+                        "its publication is not recorded. Rerun the day"
+                    )
 
     def record_changed_days(self, attempt: Attempt, days: list[str]) -> None:
         """Record, before a merge writes, the business days it will change (its intent)."""

@@ -134,6 +134,12 @@ class Publication:
         """Whether nothing is to be written."""
         return not self.frames
 
+    def release_rows(self) -> None:
+        """Keep only the frames' schemas once the rows are written: a Dagster run in one
+        process keeps every step's output until it ends, and a day of rows is most of a
+        step's memory."""
+        self.frames = {key: frame.clear() for key, frame in self.frames.items()}
+
 
 @dataclass
 class DayPlan:

@@ -62,7 +62,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
     warehouse: WarehouseResource
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
-        """Write each partition's artifact and record it with its check outcomes."""
+        """Write each partition's artifact and record it with its check outcomes; the rows
+        are released after (:meth:`Publication.release_rows`)."""
+        try:
+            self._write_artifacts(context, obj)
+        finally:
+            obj.release_rows()
+
+    def _write_artifacts(self, context: dg.OutputContext, obj: Publication) -> None:
         if obj.skipped:
             return
         if not partition_keys(context):
@@ -121,7 +128,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     tables: TablesResource
 
     def handle_output(self, context: dg.OutputContext, obj: Publication) -> None:
-        """Overwrite or merge each partition of the publication, atomically with its record."""
+        """Overwrite or merge each partition of the publication, atomically with its record;
+        the rows are released after (:meth:`Publication.release_rows`)."""
+        try:
+            self._publish(context, obj)
+        finally:
+            obj.release_rows()
+
+    def _publish(self, context: dg.OutputContext, obj: Publication) -> None:
         if obj.skipped:
             return
         spec = obj.write

@@ -8,11 +8,13 @@ Unchanged days skip; a day whose landing files change while the run reads them f
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
 
 from platform_assets.core import check_results, checks
+from platform_assets.core.checks import CheckOutcome
 from platform_assets.core.code_version import CodeVersion, derive_code_version
 from platform_assets.core.landing import DaySnapshot, LandingChanged, LandingEntry, LandingStore
 from platform_assets.core.landing_parser import parse_day, reject_summary
@@ -95,6 +97,36 @@ def read_landing(
     return snapshots, failed
 
 
+@dataclass(frozen=True)
+class StagedDay:
+    """One landing day parsed, staged and audited: what the staging asset keeps of it."""
+
+    staged: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_in: int
+    problems: list[str]  # warnings and the reject summary, for the run log
+    outcomes: list[CheckOutcome]
+
+
+def stage_day(
+    spec: DatasetSpec, snapshots: dict[str, DaySnapshot], key: str, trailing: list[int]
+) -> StagedDay:
+    """Parse, stage and audit the day ``key`` of ``snapshots``. Its files' bytes are released
+    once parsed, and the parsed rows when this returns: at 5M events a day, each is about
+    as large as the staged rows themselves."""
+    landing_date = validate_partition_key(key)
+    day = parse_day(snapshots[key].contents, spec.contract, landing_date)
+    snapshots[key] = snapshots[key].released()
+    staged = spec.stage(day.rows, landing_date)
+    return StagedDay(
+        staged=staged,
+        rejects=day.rejects,
+        rows_in=day.total,
+        problems=[*day.warnings, reject_summary(day.rejects)],
+        outcomes=spec.audit(staged, day.rejects.height, day.total, trailing),
+    )
+
+
 def staging_version(spec: DatasetSpec) -> CodeVersion:
     """The staging asset's derived code version: its checks' outcomes are recorded under it,
     and only outcomes under the current one decide a gate."""
@@ -165,24 +197,20 @@ def staging_asset(spec: DatasetSpec, cadence: Cadence) -> dg.AssetsDefinition:
         try:
             for key in plan.todo:
                 try:
-                    day = parse_day(
-                        snapshots[key].contents, spec.contract, validate_partition_key(key)
-                    )
-                    staged = spec.stage(day.rows, validate_partition_key(key))
-                    outcomes = spec.audit(staged, day.rejects.height, day.total, trailing[key])
+                    day = stage_day(spec, snapshots, key, trailing[key])
                 except Exception as exc:  # one day's failure never stops the run's other days
                     failed[key] = exc
                     continue
-                for problem in [*day.warnings, reject_summary(day.rejects)]:
+                for problem in day.problems:
                     if problem:
                         context.log.warning(f"{spec.name} {key}: {problem}")
-                publication.frames[key] = staged
-                publication.rows_in[key] = day.total
-                publication.outcomes[key] = outcomes
+                publication.frames[key] = day.staged
+                publication.rows_in[key] = day.rows_in
+                publication.outcomes[key] = day.outcomes
                 quarantined[key] = day.rejects
                 context.log.info(
-                    f"{spec.name} {key}: {len(snapshots[key].contents)} file(s), {day.total} "
-                    f"rows, {day.rejects.height} quarantined, {staged.height} staged"
+                    f"{spec.name} {key}: {len(snapshots[key].contents)} file(s), {day.rows_in} "
+                    f"rows, {day.rejects.height} quarantined, {day.staged.height} staged"
                 )
             if quarantined:
                 replace_quarantine(

@@ -15,7 +15,7 @@ import polars as pl
 
 from platform_assets.storage.strategies import newer_condition
 from platform_assets.storage.table_schema import existing_columns
-from platform_assets.storage.warehouse import qualified, quote_ident
+from platform_assets.storage.warehouse import FrameStream, qualified, quote_ident
 
 _INCOMING = "platform_impact_incoming"
 
@@ -41,7 +41,7 @@ def changed_days(
     on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
     new_key = " AND ".join(f"t.{quote_ident(k)} IS NULL" for k in key)
     day = quote_ident(day_column)
-    con.register(_INCOMING, frame.to_arrow())
+    con.register(_INCOMING, FrameStream(frame))
     try:
         rows = con.execute(
             f"WITH changed AS (SELECT s.{day} AS new_day, t.{day} AS old_day "  # noqa: S608
@@ -68,7 +68,7 @@ def key_days(
         return []
     on = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in key)
     day = quote_ident(day_column)
-    con.register(_INCOMING, keys.select(key).unique().to_arrow())
+    con.register(_INCOMING, FrameStream(keys.select(key).unique()))
     try:
         rows = con.execute(
             f"SELECT DISTINCT CAST(t.{day} AS DATE) FROM {qualified(table)} AS t "  # noqa: S608

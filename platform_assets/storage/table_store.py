@@ -103,16 +103,37 @@ def overwrite_days(
 ) -> WriteResult:
     """Replace each of ``days`` by its rows of ``frame``, one atomic overwrite per day.
 
-    Days not listed keep their rows, also those between two listed days.
+    Days not listed keep their rows, also those between two listed days. A day that is
+    empty in ``frame`` and in the table is left alone (no write, no commit), once the
+    table exists.
     """
     deleted = changed = 0
     added: list[str] = []
+    if tables.exists(table):
+        holding = days_holding_rows(tables, table, column, days)
+        holding.update(frame.get_column(column).unique().to_list())
+        days = [day for day in days if day in holding]
     for day in days:
         part = frame.filter(pl.col(column) == day)
         result = tables.overwrite_partition(table, part, column, (day, day + dt.timedelta(days=1)))
         deleted, changed = deleted + result.rows_deleted, changed + result.rows_changed
         added += result.columns_added
     return WriteResult(frame.height, deleted, changed, added)
+
+
+def days_holding_rows(
+    tables: TableStore, table: str, column: str, days: list[dt.date]
+) -> set[dt.date]:
+    """Those of ``days`` on which ``table`` (which exists) has rows by ``column``."""
+    if not days:
+        return set()
+    with tables.query([table]) as con:
+        rows = con.execute(
+            f"SELECT DISTINCT CAST({quote_ident(column)} AS DATE) FROM {qualified(table)} "  # noqa: S608
+            f"WHERE CAST({quote_ident(column)} AS DATE) IN (SELECT unnest(?::DATE[]))",
+            [days],
+        ).fetchall()
+    return {row[0] for row in rows}
 
 
 class WarehouseTables:
@@ -150,7 +171,7 @@ class WarehouseTables:
     def merge_upsert(
         self, table: str, frame: pl.DataFrame, key: list[str], order_by: list[str]
     ) -> WriteResult:
-        """``MERGE INTO`` in one DuckDB transaction."""
+        """The newer-wins merge in one DuckDB transaction."""
         with self.warehouse.connect() as con:
             return strategies.merge_upsert(con, table, frame, key, order_by)
 

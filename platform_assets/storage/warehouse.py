@@ -99,8 +99,24 @@ def use_utc(con: duckdb.DuckDBPyConnection) -> None:
 def query_frame(
     con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None
 ) -> pl.DataFrame:
-    """Run a query with bound parameters (positional or ``$named``) as a polars DataFrame."""
-    return con.sql(sql, params=params or []).pl()
+    """Run a query with bound parameters (positional or ``$named``) as a polars DataFrame
+    (through the Arrow C stream interface: no pyarrow, no copy through it)."""
+    return pl.DataFrame(con.sql(sql, params=params or []))
+
+
+class FrameStream:
+    """A polars frame as DuckDB scans it: an Arrow C stream, opened anew by every scan.
+
+    Registering the frame itself would convert it with pyarrow (importing it, about 75 ms,
+    and copying every column); the stream hands polars' buffers over as they are.
+    """
+
+    def __init__(self, frame: pl.DataFrame):
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The frame's Arrow C stream (the PyCapsule interface)."""
+        return self.frame.__arrow_c_stream__(requested_schema)
 
 
 _OPEN_TRANSACTION: ContextVar[duckdb.DuckDBPyConnection | None] = ContextVar(

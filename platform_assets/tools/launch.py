@@ -16,11 +16,13 @@ starting a run. ``--force`` runs every day and recomputes it.
 import argparse
 import datetime as dt
 import functools
+import gc
 import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import dagster as dg
 
@@ -314,5 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(launch.success for launch in launches) and not refused else 1
 
 
+def run_as_command(entry: Callable[[], int]) -> NoReturn:
+    """Exit with ``entry()``'s code, leaving the cyclic garbage of the process to the
+    operating system (``gc.freeze``): Python's shutdown would otherwise walk Dagster's
+    whole object graph, about 0.6 s after a run. Exit handlers still run, and objects
+    freed by reference counting are still freed."""
+    code = entry()
+    gc.freeze()
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_as_command(main)

@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 from platform_assets.storage.strategies import PartitionWindowError, WriteResult
 from platform_assets.storage.table_fingerprint import daily_slice_checksums
 from platform_assets.storage.table_schema import SchemaDriftError
-from platform_assets.storage.table_store import TableStore
+from platform_assets.storage.table_store import TableStore, overwrite_days
 from tests.io.workload import (
     CURRENT,
     CURRENT_KEY,
@@ -95,6 +95,32 @@ def test_an_empty_frame_empties_the_window(store):
     result = store.overwrite_partition(MART, mart_rows(D2, 1, ROWS).clear(), DAY_COLUMN, days(D2))
     assert (result.rows_in, result.rows_deleted, result.rows_changed) == (0, ROWS, 0)
     assert_table(store, MART, mart({D1: 0, D3: 0}), MART_KEY)
+
+
+class CountingWrites:
+    """``store`` with its day overwrites counted (everything else passes through)."""
+
+    def __init__(self, store: TableStore):
+        self.store, self.windows = store, []
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    def overwrite_partition(self, table, frame, column, window):
+        self.windows.append(window)
+        return self.store.overwrite_partition(table, frame, column, window)
+
+
+def test_overwriting_days_writes_only_days_with_rows_before_or_after(store):
+    counted = CountingWrites(store)
+    overwrite_days(counted, MART, mart({D1: 0}).clear(), DAY_COLUMN, [D1])
+    assert counted.windows == [days(D1)]  # a missing table is created, even empty
+    publish(store, {D2: 0, D4: 0})
+    counted.windows.clear()
+    # D2 loses its rows, D3 gains rows, D4 is rewritten, D5 stays empty: no write for D5
+    overwrite_days(counted, MART, mart({D3: 1, D4: 1}), DAY_COLUMN, [D2, D3, D4, D5])
+    assert counted.windows == [days(D2), days(D3), days(D4)]
+    assert_table(store, MART, mart({D3: 1, D4: 1}), MART_KEY)
 
 
 # a stray row's day, the window written, how the error names the window
