@@ -8,7 +8,8 @@ The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
 ``DAGSTER_HOME``, which the parent sets.
 Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
 ``run_cpu_s`` (its CPU seconds), ``ok``, ``run_ids`` (for the platform: the plan's id and the
-launched runs', and what they did to curated/orders) and the first error. The parent takes
+launched runs', and what they did to curated/orders, and ``profile``: where the job's time
+went, by step, with Dagster's event writes timed) and the first error. The parent takes
 peak memory from the OS.
 """
 
@@ -22,7 +23,8 @@ import resource
 import sys
 import time
 import warnings
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -143,6 +145,58 @@ def _curated_metadata(runs) -> dict:
     return {"keys_recomputed": recomputed, "keys_changed": changed, "days_changed": len(days)}
 
 
+class EventWrites:
+    """Times every event the Dagster instance stores (``handle_new_event``) while installed:
+    what Dagster's event log costs the platform's run (the event's time and the write's)."""
+
+    def __init__(self):
+        self.writes: list[tuple[float, float]] = []
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """Patch ``DagsterInstance.handle_new_event`` for the block (the bench's own probe)."""
+        import dagster as dg
+
+        original = dg.DagsterInstance.handle_new_event
+
+        def timed(instance, event, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(instance, event, *args, **kwargs)
+            finally:
+                self.writes.append((event.timestamp, time.perf_counter() - began))
+
+        dg.DagsterInstance.handle_new_event = timed
+        try:
+            yield
+        finally:
+            dg.DagsterInstance.handle_new_event = original
+
+
+def _profile(instance, run_ids: list[str], writes: EventWrites, run_s: float) -> dict:
+    """Where a launch's in-job time went: each step's wall time (from its start and end
+    events, in the order the steps started) and the event writes made during it; the rest
+    is outside the steps (planning, definitions, run creation and end), with its writes."""
+    windows: dict[str, list[float]] = {}
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id):
+            if entry.step_key and entry.dagster_event is not None:
+                name = entry.dagster_event.event_type_value
+                if name in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
+                    windows.setdefault(entry.step_key, []).append(entry.timestamp)
+    steps = {step: {"wall_s": max(t) - min(t), "event_s": 0.0} for step, t in windows.items()}
+    outside = {"wall_s": run_s - sum(step["wall_s"] for step in steps.values()), "event_s": 0.0}
+    for stamp, seconds in writes.writes:
+        during = [s for s, t in windows.items() if min(t) <= stamp <= max(t)]
+        (steps[during[0]] if during else outside)["event_s"] += seconds
+    return {
+        "events": len(writes.writes),
+        "event_s": sum(seconds for _, seconds in writes.writes),
+        "steps": steps,
+        "outside": outside,
+    }
+
+
 def run_platform(
     first: dt.date, last: dt.date, force: bool, began: float, rebuild: bool = False
 ) -> dict:
@@ -171,22 +225,28 @@ def run_platform(
             opening.update(s=time.perf_counter() - wall, cpu_s=_cpu() - cpu)
             return opened
 
-        ready, ready_cpu = time.perf_counter(), _cpu()
-        launch = launch_job(
-            "orders_daily_job", keys, instance, force=force, assets=assets, rebuild=rebuild
-        )
+        writes = EventWrites()
+        with writes.installed():
+            ready, ready_cpu = time.perf_counter(), _cpu()
+            launch = launch_job(
+                "orders_daily_job", keys, instance, force=force, assets=assets, rebuild=rebuild
+            )
+            run_s = time.perf_counter() - ready - opening["s"]
+            run_cpu_s = _cpu() - ready_cpu - opening["cpu_s"]
         events = [event for run in launch.runs for event in run.all_events]
         failures = [_error_text(event) for event in events if event.is_failure]
+        ran = [run.run_id for run in launch.runs]
         return {
             "ok": launch.success,
             "setup_s": ready - began,
-            "run_s": time.perf_counter() - ready - opening["s"],
-            "run_cpu_s": _cpu() - ready_cpu - opening["cpu_s"],
+            "run_s": run_s,
+            "run_cpu_s": run_cpu_s,
             "instance_s": opening["s"],
             "run_ids": launch.run_ids,
             "runs_launched": len(launch.runs),
             "error": failures[0] if failures else None,
             "curated": _curated_metadata(launch.runs),
+            "profile": _profile(instance(), ran, writes, run_s) if ran else None,
         }
 
 

@@ -452,6 +452,41 @@ def cpu_and_memory(results: dict) -> list[str]:
     return rows
 
 
+def _step_label(step_key: str) -> str:
+    """``curated__orders`` -> ``curated/orders``."""
+    return step_key.replace("__", "/")
+
+
+def profiles(results: dict) -> list[str]:
+    """Where the platform's in-job time goes per size: outside the steps, each step, and
+    Dagster's event writes within each (medians of the full runs)."""
+    sized = [size for size in results["sizes"] if size.get("profile")]
+    if not sized:
+        return ["(no profile: the platform's runs reported none)"]
+    steps = list(sized[-1]["profile"]["steps"])
+    rows = [
+        "| events/day | in-job | outside the steps | "
+        + " | ".join(_step_label(step) for step in steps)
+        + " | Dagster's event writes | no-op job |",
+        "| ---: " * (len(steps) + 5) + "|",
+    ]
+    for size in sized:
+        profile, run_s = size["profile"], size["full"]["platform"]["run_s"]
+
+        def cell(part: dict | None) -> str:
+            if part is None:
+                return "-"
+            return f"{part['wall_s']:.2f} s ({part['event_s']:.2f} s events)"
+
+        rows.append(
+            f"| {size['events']:,} | {run_s:.2f} s | {cell(profile['outside'])} | "
+            + " | ".join(cell(profile["steps"].get(step)) for step in steps)
+            + f" | {profile['events']:.0f} events, {profile['event_s']:.2f} s "
+            f"({profile['event_s'] / run_s:.0%} of in-job) | {size['noop']['run_s']:.2f} s |"
+        )
+    return rows
+
+
 def fingerprints(results: dict) -> list[str]:
     """Fingerprint throughput against ``cat`` per size."""
     rows = [
@@ -543,6 +578,16 @@ def render(results: dict) -> str:
         "RSS of the whole child process:",
         "",
         *cpu_and_memory(results),
+        "",
+        "Where the platform's in-job time goes (medians of the same full runs, each column on "
+        "its own): the time outside the steps (planning against the ledger, building the "
+        "definitions, creating the run with its planned events, ending it), each step's wall "
+        "time from its start and end events, and within each the time Dagster spent storing "
+        "events (`DagsterInstance.handle_new_event`, timed by the bench's child: one SQLite "
+        "write or more per event, in `DAGSTER_HOME`). What is left of a step is the asset's "
+        "own work (reading, checks, writes, ledger).",
+        "",
+        *profiles(results),
         "",
         "## Fingerprint throughput",
         "",

@@ -235,6 +235,30 @@ def median_of(samples: list[Sample]) -> dict[str, float]:
     return {**medians, "rss_mb": max(s.rss_mb for s in samples)}
 
 
+def median_profile(samples: list[Sample]) -> dict | None:
+    """Median of each part of the platform runs' profiles (:func:`bench.child._profile`)."""
+    profiles = [s.reported["profile"] for s in samples if s.reported and s.reported.get("profile")]
+    if not profiles:
+        return None
+
+    def median(*path: str) -> float:
+        values = []
+        for profile in profiles:
+            for key in path:
+                profile = profile[key]
+            values.append(profile)
+        return statistics.median(values)
+
+    steps = [step for step in profiles[0]["steps"] if all(step in p["steps"] for p in profiles)]
+    parts = ("wall_s", "event_s")
+    return {
+        "events": median("events"),
+        "event_s": median("event_s"),
+        "outside": {part: median("outside", part) for part in parts},
+        "steps": {step: {part: median("steps", step, part) for part in parts} for step in steps},
+    }
+
+
 def bench_fingerprint(files: list[Path], repeats: int) -> dict[str, float]:
     """Median seconds of ``fingerprint_files`` and of ``cat files > /dev/null``, page cache warm."""
     landing = [LandingFile(p.name, p, p.stat().st_size) for p in files]
@@ -312,6 +336,7 @@ def bench_size(events: int, args, work: Path, log: Progress) -> dict:
         "orders_per_day": spec.orders_per_day,
         "full": {system: median_of(samples) for system, samples in full.items()},
         "skip": median_of(skips),
+        "profile": median_profile(full["platform"]),
         "noop": median_of(noops),
         "fingerprint": bench_fingerprint(day_files(root / "input", DAY), args.repeats),
         "outputs_agree": agree,
