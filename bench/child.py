@@ -9,9 +9,8 @@ The platform reads its data root and Dagster home from ``PLATFORM_DATA_DIR`` and
 Writes JSON: ``setup_s`` (imports, definitions, instance), ``run_s`` (the materialization),
 ``run_cpu_s`` (its CPU seconds), ``ok``, ``run_ids`` (for the platform: the plan's id and the
 launched runs', and what they did to curated/orders, and ``profile``: where the job's time
-went, by step, with Dagster's event writes timed) and the first error. The parent takes
-peak memory from the OS.
-"""
+went, by step, with Dagster's event writes timed), the first error and ``peak_rss_mb``
+(this process's own peak memory, which the parent cannot read correctly from ``wait4``)."""
 
 from __future__ import annotations
 
@@ -38,6 +37,22 @@ def _cpu() -> float:
     """CPU seconds of this process so far, all threads (DuckDB's and polars' workers too)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float | None:
+    """This process's own peak resident memory since it started (Linux ``VmHWM``), in MB.
+
+    Not ``ru_maxrss`` as the parent's ``wait4`` sees it: Linux starts a child's maximum at
+    the peak of the process it was spawned from, so a harness that once held 1.2 GB would
+    report every later child at 1.2 GB at least."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def _days(first: dt.date, last: dt.date) -> list[dt.date]:
@@ -271,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_stock(args.data_dir, args.first, args.last, began, args.system == "noop")
     else:
         result = run_platform(args.first, args.last, args.force, began, args.rebuild)
-    args.result.write_text(json.dumps(result))
+    args.result.write_text(json.dumps({**result, "peak_rss_mb": peak_rss_mb()}))
     return 0 if result["ok"] else 1
 
 

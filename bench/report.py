@@ -569,7 +569,9 @@ def render(results: dict) -> str:
         "platform's full run; the *no-op job* "
         "(`bench/noop.py`) has the platform's shape (3 assets, 8 check results, the "
         "`warehouse` pool) and does nothing: what Dagster alone costs per run. Peak RSS is "
-        "the whole child process (`wait4` `ru_maxrss`), the highest over the repeats.",
+        "the whole child process (its own high-water mark, `VmHWM`, read by the child as it "
+        "finishes: `wait4`'s `ru_maxrss` starts at the peak of the process that spawned the "
+        "child, here the harness), the highest over the repeats.",
         "",
         *materialization(results),
         *[f"\n**{f['label']} failed:** {f['error']}" for f in results.get("failed", [])],

@@ -4,7 +4,7 @@
 (``make bench``) writes ``bench/RESULTS.md``; ``--only correction`` runs only the
 correction benchmark (:mod:`bench.correction`, issue 16) and replaces only its section.
 Every materialization runs in a fresh
-process, so its peak RSS (from the OS) is its own; each figure is the median of
+process, so its peak RSS (reported by the child) is its own; each figure is the median of
 ``--repeats`` runs and is shown next to its baseline measured in the same run.
 """
 
@@ -117,7 +117,8 @@ def run_child(
     force: bool = False,
     rebuild: bool = False,
 ) -> Sample:
-    """Run one measurement in a fresh process; peak RSS comes from ``wait4``."""
+    """Run one measurement in a fresh process; its peak RSS is what the child reports
+    (``wait4``'s maximum only if it reported none: that one starts at this process's peak)."""
     data_dir = state / "data"
     env = {
         **os.environ,
@@ -156,7 +157,7 @@ def run_child(
         setup_s=reported.get("setup_s", 0.0),
         run_s=reported.get("run_s", wall),
         run_cpu_s=reported.get("run_cpu_s", 0.0),
-        rss_mb=usage.ru_maxrss / 1024,
+        rss_mb=reported.get("peak_rss_mb") or usage.ru_maxrss / 1024,
         load_1m=load,
         cpu_pressure=pressure,
         ok=process.returncode == 0 and reported.get("ok", False),
