@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from platform_assets.core.landing_parser import LandingContract, parse_landing_file
-from platform_assets.core.landing_values import TIMESTAMP_FORM
+from platform_assets.core.landing_values import TIMESTAMP_FORM, unit_limit
 from platform_assets.core.partition_keys import InvalidPartitionKey, validate_partition_key
 from platform_assets.datasets.orders.schema import LANDING_CONTRACT
 from platform_assets.storage.landing_local import LandingFile, LocalLanding
@@ -189,7 +189,48 @@ def test_timestamps_of_every_form_are_the_same_instants_in_nanoseconds(tmp_path)
     assert nano.rows() == micro.rows() and nano.height == micro.height > 0
     beyond = GOOD[0].replace("2024-01-01 08:00:00.000000", "2262-04-11T23:00:00-05:00")
     parsed = parse_landing_file(write(tmp_path, "beyond.csv", csv_text(beyond)), nanos)
-    assert parsed.rows.height == 0 and "created_at: cannot parse" in parsed.rejects["reason"][0]
+    assert parsed.rows.height == 0
+    assert parsed.rejects["reason"][0] == (
+        "created_at: '2262-04-11T23:00:00-05:00' is out of the contract's unit "
+        "(nanosecond timestamps hold 1677-09-21 to 2262-04-11 only)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("unit", "text", "taken"),
+    [
+        ("ns", "2300-01-01 00:00:00", None),  # parsed straight into ns it wrapped to 1715
+        ("ns", "2300-01-01T00:00:00Z", None),
+        ("ns", "1600-01-01 00:00:00.000000", None),
+        ("ns", "9999-12-31 23:59:59.999999", None),
+        ("ns", "0001-01-01 00:00:00", None),
+        ("ns", "1677-09-21 00:00:00", None),
+        ("ns", "1678-01-01T00:00:00+01:00", dt.datetime(1677, 12, 31, 23, 0)),
+        ("ns", "2262-04-11 23:00:00", dt.datetime(2262, 4, 11, 23, 0)),
+        ("ns", "2261-12-31 23:59:59.999999", dt.datetime(2261, 12, 31, 23, 59, 59, 999999)),
+        ("ns", "1678-01-01 00:00:00.000001", dt.datetime(1678, 1, 1, 0, 0, 0, 1)),
+        ("ms", "2024-01-01 08:00:00.123456", None),  # it was cut to .123
+        ("ms", "2024-01-01T08:00:00.1234Z", None),
+        ("ms", "2024-01-01 08:00:00.123000", dt.datetime(2024, 1, 1, 8, 0, 0, 123000)),
+        ("ms", "2024-01-01T09:00:00.123+01:00", dt.datetime(2024, 1, 1, 8, 0, 0, 123000)),
+        ("ms", "9999-12-31 23:59:59", dt.datetime(9999, 12, 31, 23, 59, 59)),
+    ],
+)
+def test_a_timestamp_the_contracts_unit_cannot_hold_is_refused(tmp_path, unit, text, taken):
+    """Nanoseconds hold 1677-09-21 to 2262-04-11, milliseconds no finer digits: beyond, a value is
+    refused with that reason, never wrapped to another instant or cut."""
+    schema = {**LANDING_CONTRACT.schema, "created_at": pl.Datetime(unit)}
+    contract = LandingContract(pl.Schema(schema), LANDING_CONTRACT.not_null)
+    row = GOOD[0].replace("2024-01-01 08:00:00.000000", text)
+    parsed = parse_landing_file(write(tmp_path, "unit.csv", csv_text(row)), contract)
+    if taken is None:
+        assert parsed.rows.height == 0
+        assert parsed.rejects["reason"].to_list() == [
+            f"created_at: '{text}' is out of the contract's unit ({unit_limit(pl.Datetime(unit))})"
+        ]
+    else:
+        assert parsed.rows["created_at"].dtype == pl.Datetime(unit)
+        assert parsed.rows["created_at"].to_list() == [taken]
 
 
 def test_invalid_utf8(tmp_path):

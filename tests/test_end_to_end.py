@@ -145,5 +145,6 @@ def test_a_run_in_one_process_does_not_keep_the_days_rows(settings, sample_days,
         assert {key: frame.height for key, frame in publication.frames.items()} == {
             key: 0 for key in publication.frames
         }
+    assert all(p.recompute is None and p.rebuild is None for p in outputs)  # nor staged days
     assert read_table(settings, "SELECT count(*) FROM curated.orders").item() > 0
     assert "order_id" in outputs[1].frames[day].columns  # the schema stays

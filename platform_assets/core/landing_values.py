@@ -9,7 +9,9 @@
   ``+HHMM`` / ``+HH`` offset; a value with an offset is normalised to UTC. The common
   forms (space, no offset, 6 or no fractional digits) take the fast path. Dates are
   ``YYYY-MM-DD``. Every field is zero-padded, and a value must lie in years 0001-9999
-  (after the UTC conversion).
+  (after the UTC conversion). A contract in nanoseconds or milliseconds takes a timestamp
+  only where its unit holds it exactly (nanoseconds: 1677-09-21 to 2262-04-11;
+  milliseconds: no finer digits); otherwise the row is refused, never wrapped or cut.
 - Other types are cast from their stripped text.
 
 Reasons quote the offending value capped at :data:`MAX_VALUE_CHARS` characters.
@@ -94,13 +96,14 @@ def parse_value(column: str, dtype: pl.DataType) -> pl.Expr:
         (micros, micros_form), (seconds, seconds_form) = _MICROS, _SECONDS
 
         def fixed(form: str) -> pl.Expr:
-            return text.str.to_datetime(form, time_unit=dtype.time_unit, strict=False, cache=False)
+            return text.str.to_datetime(form, time_unit="us", strict=False, cache=False)
 
-        return (
+        return held_in(
             pl.when(text.str.contains(micros))
             .then(fixed(micros_form))
             .when(text.str.contains(seconds))
-            .then(fixed(seconds_form))
+            .then(fixed(seconds_form)),
+            dtype,
         )
     if dtype == pl.Date:
         date = text.str.to_date("%Y-%m-%d", strict=False)
@@ -109,6 +112,26 @@ def parse_value(column: str, dtype: pl.DataType) -> pl.Expr:
         exact = text.str.contains(_exact_decimal(dtype))
         return pl.when(exact).then(text.cast(dtype, strict=False))
     return text.cast(dtype, strict=False)
+
+
+def held_in(value: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    """A microsecond timestamp in the unit of ``dtype``, null where that unit cannot hold it
+    exactly: nanoseconds hold 1677-09-21 to 2262-04-11 only, milliseconds no finer
+    digits. (Parsed
+    straight into nanoseconds, a later year wraps around to another instant; into
+    milliseconds, the finer digits are cut: neither is refused by the parser.)"""
+    if dtype.time_unit == "us":
+        return value
+    if dtype.time_unit == "ms":
+        value = pl.when(value.dt.microsecond() % 1000 == 0).then(value)
+    return value.cast(pl.Datetime(dtype.time_unit), strict=False)
+
+
+def unit_limit(dtype: pl.Datetime) -> str:
+    """What the unit of ``dtype`` cannot hold, for a reason."""
+    if dtype.time_unit == "ns":
+        return "nanosecond timestamps hold 1677-09-21 to 2262-04-11 only"
+    return "millisecond timestamps hold no finer digits"
 
 
 def in_range(value: pl.Expr) -> pl.Expr:
@@ -129,18 +152,23 @@ def iso_timestamps(typed: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
         if not pending.any():
             continue
         parsed = typed.select(raw).filter(pending).select(_iso(raw, dtype)).to_series()
-        parsed = parsed.cast(dtype, strict=False)  # a value the unit cannot hold is refused
+        parsed = parsed.cast(dtype, strict=False)  # the column's time zone, if it has one
         values = typed.get_column(column).scatter(pending.arg_true(), parsed)
         typed = typed.with_columns(values.alias(column))
     return typed
 
 
 def _iso(raw: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    return held_in(_iso_micros(raw), dtype)
+
+
+def _iso_micros(raw: pl.Expr) -> pl.Expr:
+    """The instant of an ISO 8601 text in microseconds (UTC), null where it is not one."""
     parts = raw.str.strip_chars().str.extract_groups(_ISO)
     date, clock, fraction, zone = (parts.struct.field(str(n)) for n in range(1, 5))
     local = pl.concat_str(
         [date, pl.lit(" "), clock, pl.lit("."), fraction.fill_null("0")]
-    ).str.to_datetime(FAST_TIMESTAMP, time_unit=dtype.time_unit, strict=False, cache=False)
+    ).str.to_datetime(FAST_TIMESTAMP, time_unit="us", strict=False, cache=False)
     offset = zone.str.replace(":", "", literal=True)
     sign = pl.when(offset.str.starts_with("-")).then(-1).otherwise(1)
     hours = offset.str.slice(1, 2).cast(pl.Int64, strict=False).fill_null(0)
@@ -158,6 +186,20 @@ def problem(column: str, dtype: pl.DataType) -> pl.Expr:
     generic = pl.concat_str(
         [pl.lit(f"{column}: cannot parse "), value, pl.lit(f" as {type_name(dtype)}")]
     )
+    if isinstance(dtype, pl.Datetime) and dtype.time_unit != "us":
+        limit = pl.concat_str(
+            [
+                pl.lit(f"{column}: "),
+                value,
+                pl.lit(f" is out of the contract's unit ({unit_limit(dtype)})"),
+            ]
+        )
+        return (
+            pl.when(unparsed & _iso_micros(raw).is_not_null())
+            .then(limit)
+            .when(unparsed)
+            .then(generic)
+        )
     if not isinstance(dtype, pl.Decimal):
         return pl.when(unparsed).then(generic)
     text = raw.str.strip_chars()

@@ -137,8 +137,10 @@ class Publication:
     def release_rows(self) -> None:
         """Keep only the frames' schemas once the rows are written: a Dagster run in one
         process keeps every step's output until it ends, and a day of rows is most of a
-        step's memory."""
+        step's memory. The recompute callables go too: they hold the staged days they were
+        built from, and the write that called them is over."""
         self.frames = {key: frame.clear() for key, frame in self.frames.items()}
+        self.recompute = self.rebuild = None
 
 
 @dataclass
