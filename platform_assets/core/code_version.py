@@ -60,7 +60,7 @@ from typing import TypeVar
 
 import polars as pl
 
-ENGINE_VERSION = "2"  # 2: exact decimals, ISO 8601 timestamps, blank and short lines (issue 17)
+ENGINE_VERSION = "3"  # 3: timestamps an ns or ms contract cannot hold are refused (2: issue 17)
 """Bump when the platform changes how outputs are computed from a declaration.
 
 That is, the generic machinery: landing parsing and quarantine rules, the write

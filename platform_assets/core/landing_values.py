@@ -116,10 +116,9 @@ def parse_value(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def held_in(value: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
     """A microsecond timestamp in the unit of ``dtype``, null where that unit cannot hold it
-    exactly: nanoseconds hold 1677-09-21 to 2262-04-11 only, milliseconds no finer
-    digits. (Parsed
-    straight into nanoseconds, a later year wraps around to another instant; into
-    milliseconds, the finer digits are cut: neither is refused by the parser.)"""
+    exactly: nanoseconds hold 1677-09-21 to 2262-04-11 only, milliseconds no finer digits.
+    (Parsed straight into nanoseconds, a later year wraps around to another instant; into
+    milliseconds, the finer digits are cut: the parser refuses neither.)"""
     if dtype.time_unit == "us":
         return value
     if dtype.time_unit == "ms":
